@@ -1,0 +1,29 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+// Worker tests run inside workerd (Miniflare) with wrangler.toml's bindings and a real local D1
+// that test/setup.ts migrates. Browser tests (test/browser) have their own config.
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations("./migrations");
+  return {
+    plugins: [
+      cloudflareTest({
+        main: "./worker/index.ts",
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            ADMIN_TOKEN: "test-admin-token-0123456789",
+            ALLOW_PRIVATE_DESTINATIONS: "false",
+          },
+        },
+      }),
+    ],
+    esbuild: { jsx: "automatic", jsxImportSource: "hono/jsx" },
+    test: {
+      include: ["test/**/*.test.{ts,tsx}"],
+      exclude: ["test/browser/**"],
+      setupFiles: ["./test/setup.ts"],
+    },
+  };
+});

@@ -1,0 +1,432 @@
+/**
+ * The D1 schema: the single source of truth for every table. drizzle-kit generates the SQL
+ * migrations in `migrations/` from this file (`npm run db:generate`); wrangler applies them.
+ *
+ * Conventions: ids are prefixed random strings (`prf_…`, `site_…`); times are integer
+ * milliseconds since the epoch (cheap to compare and index); JSON columns hold objects that the
+ * worker validates on the way in.
+ */
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+const json = <T>(name: string) => text(name, { mode: "json" }).$type<T>();
+const createdAt = () => integer("created_at").notNull();
+
+/** A source of events: one website or app, with its public write key. */
+export const sites = sqliteTable(
+  "sites",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    // Public by design (it ships in the page); it can only send events and ask for decisions.
+    writeKey: text("write_key").notNull(),
+    allowedOrigins: json<string[]>("allowed_origins").notNull().default(sql`'[]'`),
+    // Edge rewriting: the origin the worker proxies for this site (personalize/proxy).
+    originUrl: text("origin_url"),
+    // Identity verification (Intercom-style userHash); the secret never leaves the API once shown.
+    identityVerification: integer("identity_verification", { mode: "boolean" }).notNull().default(false),
+    verificationSecret: text("verification_secret").notNull(),
+    // Per-site identity policy overrides: custom identifier types, blocklist additions.
+    identityPolicy: json<Record<string, unknown>>("identity_policy").notNull().default(sql`'{}'`),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    // Every /v1 request: authenticate the write key.
+    uniqueIndex("sites_write_key_uq").on(t.writeKey),
+  ],
+);
+
+/** Dashboard users (the CRM's people, not the tracked ones). */
+export const users = sqliteTable(
+  "users",
+  {
+    id: text("id").primaryKey(),
+    email: text("email").notNull(),
+    name: text("name"),
+    role: text("role", { enum: ["admin", "marketer", "viewer"] }).notNull(),
+    passwordHash: text("password_hash").notNull(),
+    passwordSalt: text("password_salt").notNull(),
+    failedLogins: integer("failed_logins").notNull().default(0),
+    lockedUntil: integer("locked_until"),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    // Sign-in: find the user by email.
+    uniqueIndex("users_email_uq").on(t.email),
+  ],
+);
+
+/** Dashboard sessions; the cookie carries a random token whose SHA-256 is the id. */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id").notNull(),
+    csrfToken: text("csrf_token").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    // Deleting a user ends all of their sessions.
+    index("sessions_user_idx").on(t.userId),
+  ],
+);
+
+/**
+ * A unified person. A merged-away profile keeps its row with `mergedInto` set so that old ids
+ * still resolve; its data moves to the survivor.
+ */
+export const profiles = sqliteTable(
+  "profiles",
+  {
+    id: text("id").primaryKey(),
+    mergedInto: text("merged_into"),
+    traits: json<Record<string, unknown>>("traits").notNull().default(sql`'{}'`),
+    // Per-trait provenance: { trait: { t: event time ms, s: source } }; newer event time wins.
+    traitMeta: json<Record<string, { t: number; s: string }>>("trait_meta").notNull().default(sql`'{}'`),
+    computed: json<Record<string, unknown>>("computed").notNull().default(sql`'{}'`),
+    // Denormalised for listing and search (kept in step with traits by the pipeline).
+    email: text("email"),
+    name: text("name"),
+    identified: integer("identified", { mode: "boolean" }).notNull().default(false),
+    companyId: text("company_id"),
+    // CRM fields.
+    lifecycleStage: text("lifecycle_stage"),
+    ownerId: text("owner_id"),
+    tags: json<string[]>("tags").notNull().default(sql`'[]'`),
+    mergeCount: integer("merge_count").notNull().default(0),
+    firstSeenAt: integer("first_seen_at"),
+    lastSeenAt: integer("last_seen_at"),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    // Contacts list and /api/profiles: newest activity first, live profiles only.
+    index("profiles_last_seen_idx").on(t.mergedInto, t.lastSeenAt),
+    // Contacts search by email prefix.
+    index("profiles_email_idx").on(t.email),
+    // Contacts search by name prefix.
+    index("profiles_name_idx").on(t.name),
+    // Contacts filter by lifecycle stage / owner.
+    index("profiles_stage_idx").on(t.lifecycleStage),
+    index("profiles_owner_idx").on(t.ownerId),
+  ],
+);
+
+/** The identity graph: each typed identifier belongs to exactly one profile. */
+export const identities = sqliteTable(
+  "identities",
+  {
+    type: text("type").notNull(),
+    value: text("value").notNull(),
+    profileId: text("profile_id").notNull(),
+    // The event that attached it (for unmerge and audit).
+    sourceMessageId: text("source_message_id"),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    // Stitching and /api/profiles/lookup: resolve an identifier to its profile.
+    primaryKey({ columns: [t.type, t.value] }),
+    // A profile's identities (360° view, merges, erasure).
+    index("identities_profile_idx").on(t.profileId),
+    // Search by any identifier value.
+    index("identities_value_idx").on(t.value),
+  ],
+);
+
+/** Every merge, so that it can be explained and undone. */
+export const profileMerges = sqliteTable(
+  "profile_merges",
+  {
+    id: text("id").primaryKey(),
+    winnerId: text("winner_id").notNull(),
+    loserId: text("loser_id").notNull(),
+    messageId: text("message_id"),
+    identifierType: text("identifier_type"),
+    identifierValue: text("identifier_value"),
+    // The loser's state just before the merge (traits, computed, identities) for unmerge.
+    snapshot: json<Record<string, unknown>>("snapshot").notNull(),
+    createdAt: createdAt(),
+    undoneAt: integer("undone_at"),
+  },
+  (t) => [
+    // Profile view (mergedFrom) and unmerge: merges into a profile.
+    index("profile_merges_winner_idx").on(t.winnerId),
+  ],
+);
+
+/** Links the stitcher refused (policy conflicts, blocklisted values): visible, never silent. */
+export const identityWarnings = sqliteTable(
+  "identity_warnings",
+  {
+    id: text("id").primaryKey(),
+    profileId: text("profile_id"),
+    messageId: text("message_id"),
+    identifierType: text("identifier_type").notNull(),
+    identifierValue: text("identifier_value").notNull(),
+    reason: text("reason").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    // Profile view: warnings about a profile.
+    index("identity_warnings_profile_idx").on(t.profileId),
+  ],
+);
+
+/** Raw events, kept for the timeline and for recomputation. */
+export const events = sqliteTable(
+  "events",
+  {
+    siteId: text("site_id").notNull(),
+    messageId: text("message_id").notNull(),
+    profileId: text("profile_id").notNull(),
+    type: text("type").notNull(),
+    event: text("event"),
+    properties: json<Record<string, unknown>>("properties").notNull().default(sql`'{}'`),
+    traits: json<Record<string, unknown>>("traits"),
+    context: json<Record<string, unknown>>("context").notNull().default(sql`'{}'`),
+    userId: text("user_id"),
+    anonymousId: text("anonymous_id"),
+    timestamp: integer("timestamp").notNull(),
+    receivedAt: integer("received_at").notNull(),
+    flags: json<string[]>("flags"),
+  },
+  (t) => [
+    // Dedupe: a (site, messageId) takes effect once.
+    primaryKey({ columns: [t.siteId, t.messageId] }),
+    // Profile timeline, newest first. (The debugger reads the latest events in rowid order and
+    // the overview reads `metrics`, so no further index taxes every insert.)
+    index("events_profile_time_idx").on(t.profileId, t.timestamp),
+  ],
+);
+
+/**
+ * Running totals kept by the pipeline per consumer batch (`/api/stats`, the overview chart), so
+ * that dashboards never count millions of rows. `day` is days since the epoch; 0 holds all-time.
+ */
+export const metrics = sqliteTable(
+  "metrics",
+  {
+    name: text("name").notNull(),
+    day: integer("day").notNull(),
+    value: integer("value").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.name, t.day] })],
+);
+
+/** Messages that failed validation, with the reason, so nothing disappears silently. */
+export const rejectedEvents = sqliteTable(
+  "rejected_events",
+  {
+    id: text("id").primaryKey(),
+    siteId: text("site_id"),
+    reason: text("reason").notNull(),
+    payload: text("payload").notNull(),
+    receivedAt: integer("received_at").notNull(),
+  },
+  (t) => [
+    // /api/rejected: newest first.
+    index("rejected_events_received_idx").on(t.receivedAt),
+  ],
+);
+
+/** Queue messages that exhausted their retries (the dead-letter consumer writes them here). */
+export const deadLetters = sqliteTable(
+  "dead_letters",
+  {
+    id: text("id").primaryKey(),
+    queue: text("queue").notNull(),
+    body: text("body").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    // /api/dead-letters: newest first.
+    index("dead_letters_created_idx").on(t.createdAt),
+  ],
+);
+
+/** Identifiers of erased people (SHA-256 of type:value): events carrying them are dropped. */
+export const suppressions = sqliteTable("suppressions", {
+  hash: text("hash").primaryKey(),
+  createdAt: createdAt(),
+});
+
+/** Daily event counts per profile and matcher, so time windows never rescan history. */
+export const eventCounters = sqliteTable(
+  "event_counters",
+  {
+    profileId: text("profile_id").notNull(),
+    matcher: text("matcher").notNull(),
+    day: integer("day").notNull(),
+    count: integer("count").notNull(),
+    // Latest matching event time inside the bucket (windows shorter than a day need it).
+    lastAt: integer("last_at").notNull(),
+  },
+  (t) => [
+    // Evaluation: a profile's counts for one matcher over a range of days.
+    primaryKey({ columns: [t.profileId, t.matcher, t.day] }),
+  ],
+);
+
+/** Companies / accounts from `group` calls. */
+export const groups = sqliteTable("groups", {
+  id: text("id").primaryKey(),
+  traits: json<Record<string, unknown>>("traits").notNull().default(sql`'{}'`),
+  createdAt: createdAt(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** Audience definitions: a JSON rule plus what it depends on. */
+export const segments = sqliteTable("segments", {
+  key: text("key").primaryKey(),
+  name: text("name").notNull(),
+  description: text("description"),
+  rule: json<unknown>("rule").notNull(),
+  // Trait names, computed names, matchers and segment keys the rule reads.
+  dependencies: json<Record<string, string[]>>("dependencies").notNull().default(sql`'{}'`),
+  // Public segments may be named in personalization responses.
+  public: integer("public", { mode: "boolean" }).notNull().default(false),
+  version: integer("version").notNull().default(1),
+  createdAt: createdAt(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+export const memberships = sqliteTable(
+  "memberships",
+  {
+    segmentKey: text("segment_key").notNull(),
+    profileId: text("profile_id").notNull(),
+    enteredAt: integer("entered_at").notNull(),
+    // When a time window may lapse without any new event (cron re-evaluation).
+    nextCheckAt: integer("next_check_at"),
+  },
+  (t) => [
+    // Members of a segment, counts.
+    primaryKey({ columns: [t.segmentKey, t.profileId] }),
+    // A profile's segments (personalization, 360° view).
+    index("memberships_profile_idx").on(t.profileId),
+    // Cron: memberships whose window may have lapsed.
+    index("memberships_next_check_idx").on(t.nextCheckAt),
+  ],
+);
+
+/** Enter/exit history. */
+export const membershipChanges = sqliteTable(
+  "membership_changes",
+  {
+    id: text("id").primaryKey(),
+    segmentKey: text("segment_key").notNull(),
+    profileId: text("profile_id").notNull(),
+    change: text("change", { enum: ["entered", "exited"] }).notNull(),
+    at: integer("at").notNull(),
+  },
+  (t) => [
+    // Segment history page.
+    index("membership_changes_segment_idx").on(t.segmentKey, t.at),
+    // Profile history.
+    index("membership_changes_profile_idx").on(t.profileId, t.at),
+  ],
+);
+
+/** Pending re-checks for profiles whose window conditions may change without an event. */
+export const segmentChecks = sqliteTable(
+  "segment_checks",
+  {
+    segmentKey: text("segment_key").notNull(),
+    profileId: text("profile_id").notNull(),
+    checkAt: integer("check_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.segmentKey, t.profileId] }),
+    // Cron: due checks.
+    index("segment_checks_due_idx").on(t.checkAt),
+  ],
+);
+
+/** Personalization placements. */
+export const slots = sqliteTable("slots", {
+  key: text("key").primaryKey(),
+  defaultContent: json<unknown>("default_content").notNull(),
+  rules: json<unknown[]>("rules").notNull().default(sql`'[]'`),
+  holdout: real("holdout").notNull().default(0),
+  startsAt: integer("starts_at"),
+  endsAt: integer("ends_at"),
+  goalEvent: text("goal_event"),
+  createdAt: createdAt(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** Webhook destinations. */
+export const destinations = sqliteTable("destinations", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  url: text("url").notNull(),
+  secret: text("secret").notNull(),
+  segments: json<string[]>("segments").notNull().default(sql`'[]'`),
+  events: json<string[]>("events").notNull().default(sql`'[]'`),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  createdAt: createdAt(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** The webhook outbox and delivery log. */
+export const deliveries = sqliteTable(
+  "deliveries",
+  {
+    // The Standard Webhooks `webhook-id`: stable per change so receivers can dedupe.
+    id: text("id").primaryKey(),
+    destinationId: text("destination_id").notNull(),
+    type: text("type").notNull(),
+    payload: text("payload").notNull(),
+    status: text("status", { enum: ["pending", "delivered", "retrying", "failed"] }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    lastStatus: integer("last_status"),
+    lastError: text("last_error"),
+    nextAttemptAt: integer("next_attempt_at"),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    // Delivery log per destination, newest first.
+    index("deliveries_destination_idx").on(t.destinationId, t.createdAt),
+    // Outbox relay: pending deliveries that are due.
+    index("deliveries_due_idx").on(t.status, t.nextAttemptAt),
+  ],
+);
+
+/** CRM notes on a contact. */
+export const notes = sqliteTable(
+  "notes",
+  {
+    id: text("id").primaryKey(),
+    profileId: text("profile_id").notNull(),
+    authorId: text("author_id"),
+    body: text("body").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    // Contact page: a profile's notes, newest first.
+    index("notes_profile_idx").on(t.profileId, t.createdAt),
+  ],
+);
+
+/** CRM tasks on a contact. */
+export const tasks = sqliteTable(
+  "tasks",
+  {
+    id: text("id").primaryKey(),
+    profileId: text("profile_id").notNull(),
+    title: text("title").notNull(),
+    dueAt: integer("due_at"),
+    done: integer("done", { mode: "boolean" }).notNull().default(false),
+    createdBy: text("created_by"),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    // Contact page: a profile's tasks.
+    index("tasks_profile_idx").on(t.profileId),
+  ],
+);

@@ -1,0 +1,72 @@
+/**
+ * What browsers load from the Worker: the snippet (`/s.js`), the demo shop (`/demo`, local
+ * development only) and the dashboard shell (`/dashboard/*`).
+ */
+import { Hono } from "hono";
+import { secureHeaders } from "hono/secure-headers";
+import type { AppEnv } from "../env";
+import { type Asset, dashboardJs, snippet } from "../generated/assets";
+import { DashboardShell } from "./dashboard";
+import { DemoPage } from "./demo";
+
+/** Serves a built bundle with a strong ETag; `If-None-Match` gets a 304. */
+function serveAsset(asset: Asset, cacheControl: string) {
+  return (c: { req: { header(name: string): string | undefined } }) => {
+    const headers = {
+      "Content-Type": asset.type,
+      "Cache-Control": cacheControl,
+      ETag: asset.etag,
+      "X-Content-Type-Options": "nosniff",
+      // The snippet is loaded cross-origin by customer sites (and by SRI checks).
+      "Access-Control-Allow-Origin": "*",
+      "Cross-Origin-Resource-Policy": "cross-origin",
+    };
+    if (c.req.header("if-none-match") === asset.etag) return new Response(null, { status: 304, headers });
+    return new Response(asset.body, { headers });
+  };
+}
+
+/**
+ * The dashboard's policy: only our own scripts and styles, no framing, no plugins. Tracked data is
+ * attacker-controlled, so the CSP is the second line behind escaping.
+ */
+const dashboardHeaders = secureHeaders({
+  contentSecurityPolicy: {
+    defaultSrc: ["'self'"],
+    scriptSrc: ["'self'"],
+    styleSrc: ["'self'"],
+    imgSrc: ["'self'", "data:"],
+    connectSrc: ["'self'"],
+    objectSrc: ["'none'"],
+    baseUri: ["'none'"],
+    formAction: ["'self'"],
+    frameAncestors: ["'none'"],
+  },
+  xFrameOptions: "DENY",
+  referrerPolicy: "same-origin",
+  crossOriginResourcePolicy: "same-origin",
+});
+
+export const web = new Hono<AppEnv>()
+  // A day of caching, then revalidation by ETag: site owners get fixes within a day.
+  .get("/s.js", serveAsset(snippet, "public, max-age=86400, stale-while-revalidate=604800"))
+  .get("/demo", (c) => {
+    // The demo shop exists only where a demo write key is configured (local development).
+    if (!c.env.DEMO_WRITE_KEY) return c.notFound();
+    return c.html(<DemoPage writeKey={c.env.DEMO_WRITE_KEY} />);
+  })
+  .use("/dashboard/*", dashboardHeaders)
+  .use("/dashboard", dashboardHeaders)
+  .get("/dashboard/app.js", serveAsset(dashboardJs, "no-cache"))
+  .get("/dashboard/app.css", (c) => c.body(dashboardCss, 200, { "Content-Type": "text/css; charset=utf-8" }))
+  .get("/dashboard", (c) => c.html(<DashboardShell />))
+  .get("/dashboard/*", (c) => c.html(<DashboardShell />))
+  .get("/", (c) => c.redirect("/dashboard"));
+
+const dashboardCss = `
+:root{font-family:system-ui,sans-serif;color:#1d2433;background:#f6f7fb}
+body{margin:0}main{max-width:420px;margin:10vh auto;padding:32px;background:#fff;border-radius:12px;box-shadow:0 2px 12px #0001}
+h1{margin:0 0 24px;font-size:22px}label{display:block;margin:12px 0 4px;font-size:14px}
+input{width:100%;box-sizing:border-box;padding:10px;border:1px solid #c8ccd8;border-radius:8px;font-size:15px}
+button{margin-top:20px;width:100%;padding:11px;border:0;border-radius:8px;background:#3548d4;color:#fff;font-size:15px;cursor:pointer}
+`;
