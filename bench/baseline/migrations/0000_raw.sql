@@ -1,0 +1,1 @@
+CREATE TABLE raw_events (message_id TEXT PRIMARY KEY, body TEXT NOT NULL);
