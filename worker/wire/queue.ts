@@ -27,7 +27,7 @@ export interface NormalizedEvent {
   traits: Record<string, unknown>;
   /** Segment context plus server enrichment under `context.geo`, `context.device`, `context.bot`. */
   context: Record<string, unknown>;
-  /** Skew-corrected event time (`receivedAt − (sentAt − timestamp)`), clamped to receivedAt + 1 h. */
+  /** Skew-corrected event time (`receivedAt − (sentAt − timestamp)`); more than 1 h ahead is clamped to receivedAt. */
   timestamp: number;
   /** Server clock when the request was accepted. */
   receivedAt: number;

@@ -1,0 +1,58 @@
+/**
+ * Event time: strict ISO-8601 parsing and Segment's clock-skew correction.
+ */
+
+/** Events further ahead of the server clock than this are clamped (Mixpanel rejects > 1 h ahead). */
+export const FUTURE_TOLERANCE_MS = 60 * 60 * 1000;
+/** Anything before this is a broken clock or a unit mistake, not an event. */
+export const EARLIEST_EVENT_MS = Date.UTC(2000, 0, 1);
+
+// `Date.parse` also accepts "March 7 2020" and reads offset-less times in the isolate's zone, so
+// the format is checked here: date, optional time with up to nanoseconds, optional offset (UTC if absent).
+const ISO_DATE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?)?$/;
+
+/** Epoch ms of an ISO-8601 date-time, or null when it is not one. */
+export function parseIsoDate(text: string): number | null {
+  const m = ISO_DATE.exec(text.trim());
+  if (!m) return null;
+  const [, y, mo, d, h = "0", mi = "0", s = "0", frac = "", , sign, oh, om] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  // A leap second (:60) is read as the last millisecond of the minute.
+  const second = Math.min(Number(s), 59);
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || Number(s) > 60) return null;
+  const ms = frac === "" ? 0 : Math.floor(Number(`0.${frac}`) * 1000);
+  let time = Date.UTC(year, month - 1, day, hour, minute, second, Number(s) === 60 ? 999 : ms);
+  // Date.UTC rolls Feb 30 over to March: reject instead.
+  if (new Date(time).getUTCDate() !== day) return null;
+  if (sign) {
+    const offsetMin = Number(oh) * 60 + Number(om);
+    if (offsetMin > 14 * 60) return null;
+    time -= (sign === "+" ? 1 : -1) * offsetMin * 60_000;
+  }
+  return time;
+}
+
+export type EventTime = { ok: true; timestamp: number; futureClamped: boolean } | { ok: false; reason: string };
+
+/**
+ * The event time by the server's clock. With both client times, Segment's rule
+ * `receivedAt − (sentAt − timestamp)` removes the client's clock error; with only `timestamp` it is
+ * taken as is; without it, the event happened when it arrived. Results more than an hour ahead are
+ * clamped to `receivedAt`; results before 2000 are refused.
+ */
+export function eventTime(input: { timestamp: number | null; sentAt: number | null; receivedAt: number }): EventTime {
+  const { timestamp, sentAt, receivedAt } = input;
+  let time = timestamp === null ? receivedAt : sentAt === null ? timestamp : receivedAt - (sentAt - timestamp);
+  let futureClamped = false;
+  if (time > receivedAt + FUTURE_TOLERANCE_MS) {
+    time = receivedAt;
+    futureClamped = true;
+  }
+  if (time < EARLIEST_EVENT_MS) return { ok: false, reason: "timestamp is before 2000-01-01" };
+  return { ok: true, timestamp: time, futureClamped };
+}
