@@ -1,0 +1,201 @@
+/**
+ * Splitting a wrongly merged profile back out, from the merge log's snapshot.
+ *
+ * The loser comes back as it was at merge time (traits, computed traits, CRM fields), with the
+ * identifiers, absorbed profiles, notes and tasks it had then — those still on the survivor move
+ * back. Its events never moved (events keep the id they were stored with), so they are its own
+ * again. The survivor gives back trait values that still carry the loser's stamp (restoring its
+ * own earlier value, if any) and the loser's additive totals (page views, sessions, counts,
+ * revenue, orders). Known limits: identifiers and events that reached the survivor after the
+ * merge stay with it, and `event_counters` folded at merge time stay on the survivor until the
+ * segments' backfill recomputes them.
+ */
+import { ApiError } from "../lib/errors";
+import { subtractComputed } from "../profiles/computed";
+import { mergeSnapshotSchema } from "../profiles/merge";
+import { idSetOf, resolveProfile } from "../profiles/read";
+import { guardStatement, jsonList, type Profile } from "../profiles/state";
+import { displayName } from "../profiles/traits";
+import { planSegmentWrites } from "../segments/pipeline";
+
+interface MergeRow {
+  id: string;
+  winner_id: string;
+  loser_id: string;
+  snapshot: string;
+  created_at: number;
+}
+
+export interface UnmergeResult {
+  mergeId: string;
+  /** The profile that was split back out. */
+  restoredId: string;
+  /** The profile it had been merged into (the live one it was part of). */
+  survivorId: string;
+}
+
+const sameStamp = (a?: { t: number; s: string; m?: string }, b?: { t: number; s: string; m?: string }) =>
+  a !== undefined && b !== undefined && a.t === b.t && a.s === b.s && a.m === b.m;
+
+/** Undoes `mergeId` (or the latest merge into the profile). Throws ApiError 404/409/503. */
+export async function unmergeProfile(
+  db: D1Database,
+  profileId: string,
+  mergeId: string | undefined,
+  now: number,
+): Promise<UnmergeResult> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const survivor = await resolveProfile(db, profileId);
+    if (!survivor) throw new ApiError("not_found", "Profile not found");
+    const ids = await idSetOf(db, survivor.id);
+    const set = jsonList(ids);
+    const merge = mergeId
+      ? await db
+          .prepare(
+            "SELECT * FROM profile_merges WHERE id = ?1 AND undone_at IS NULL AND winner_id IN (SELECT value FROM json_each(?2))",
+          )
+          .bind(mergeId, set)
+          .first<MergeRow>()
+      : await db
+          .prepare(
+            `SELECT * FROM profile_merges WHERE undone_at IS NULL AND winner_id IN (SELECT value FROM json_each(?1))
+             ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+          )
+          .bind(set)
+          .first<MergeRow>();
+    if (!merge) throw new ApiError("not_found", mergeId ? "No such merge into this profile" : "Nothing to unmerge");
+    if (!ids.includes(merge.loser_id)) {
+      throw new ApiError("conflict", "The merged profile is no longer part of this profile");
+    }
+    let snapshot: ReturnType<typeof mergeSnapshotSchema.parse>;
+    try {
+      snapshot = mergeSnapshotSchema.parse(JSON.parse(merge.snapshot));
+    } catch {
+      throw new ApiError("conflict", "This merge's snapshot can't be read; it can't be undone");
+    }
+
+    const { results: current } = await db
+      .prepare("SELECT type, value FROM identities WHERE profile_id = ?")
+      .bind(survivor.id)
+      .all<{ type: string; value: string }>();
+    const giveBack = new Set(snapshot.identities.map((i) => `${i.type}:${i.value}`));
+    const remaining = current.filter((i) => !giveBack.has(`${i.type}:${i.value}`));
+
+    const updated = giveBackTraits(survivor, snapshot);
+    updated.identified = remaining.some((i) => i.type === "user_id" || i.type === "email");
+    updated.mergeCount = Math.max(0, survivor.mergeCount - snapshot.loser.mergeCount - 1);
+    updated.updatedAt = Math.max(now, survivor.updatedAt + 1);
+    const l = snapshot.loser;
+
+    const statements: D1PreparedStatement[] = [
+      guardStatement(db, [[survivor.id, survivor.updatedAt]], []),
+      db
+        .prepare(
+          `UPDATE profiles SET merged_into = NULL, traits = ?, trait_meta = ?, computed = ?, email = ?, name = ?,
+             identified = ?, company_id = ?, lifecycle_stage = ?, owner_id = ?, tags = ?, merge_count = ?,
+             first_seen_at = ?, last_seen_at = ?, updated_at = ? WHERE id = ?`,
+        )
+        .bind(
+          JSON.stringify(l.traits),
+          JSON.stringify(l.traitMeta),
+          JSON.stringify(l.computed),
+          l.email,
+          l.name,
+          l.identified ? 1 : 0,
+          l.companyId,
+          l.lifecycleStage,
+          l.ownerId,
+          JSON.stringify(l.tags),
+          l.mergeCount,
+          l.firstSeenAt,
+          l.lastSeenAt,
+          now,
+          merge.loser_id,
+        ),
+      db
+        .prepare(
+          `UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2
+             AND (type, value) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?3))`,
+        )
+        .bind(merge.loser_id, survivor.id, jsonList(snapshot.identities.map((i) => [i.type, i.value]))),
+      db
+        .prepare(
+          "UPDATE profiles SET merged_into = ?1 WHERE merged_into = ?2 AND id IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(merge.loser_id, survivor.id, jsonList(snapshot.absorbed)),
+      db
+        .prepare("UPDATE notes SET profile_id = ?1 WHERE profile_id = ?2 AND id IN (SELECT value FROM json_each(?3))")
+        .bind(merge.loser_id, survivor.id, jsonList(snapshot.noteIds)),
+      db
+        .prepare("UPDATE tasks SET profile_id = ?1 WHERE profile_id = ?2 AND id IN (SELECT value FROM json_each(?3))")
+        .bind(merge.loser_id, survivor.id, jsonList(snapshot.taskIds)),
+      db
+        .prepare(
+          `UPDATE profiles SET traits = ?, trait_meta = ?, computed = ?, email = ?, name = ?, identified = ?,
+             merge_count = ?, updated_at = ? WHERE id = ?`,
+        )
+        .bind(
+          JSON.stringify(updated.traits),
+          JSON.stringify(updated.traitMeta),
+          JSON.stringify(updated.computed),
+          updated.email,
+          updated.name,
+          updated.identified ? 1 : 0,
+          updated.mergeCount,
+          updated.updatedAt,
+          survivor.id,
+        ),
+      db.prepare("UPDATE profile_merges SET undone_at = ? WHERE id = ?").bind(now, merge.id),
+    ];
+    statements.push(
+      ...(await planSegmentWrites(
+        db,
+        [
+          {
+            profileId: survivor.id,
+            traits: updated.traits,
+            computed: updated.computed,
+            changedTraits: Object.keys(l.traitMeta),
+            events: [],
+            mergedFrom: [],
+          },
+          {
+            profileId: merge.loser_id,
+            traits: l.traits,
+            computed: l.computed,
+            changedTraits: Object.keys(l.traitMeta),
+            events: [],
+            mergedFrom: [],
+          },
+        ],
+        now,
+      )),
+    );
+    try {
+      await db.batch(statements);
+      return { mergeId: merge.id, restoredId: merge.loser_id, survivorId: survivor.id };
+    } catch {
+      // The pipeline changed the survivor between our read and write: read again.
+    }
+  }
+  throw new ApiError("unavailable", "The profile kept changing; try again", { headers: { "Retry-After": "1" } });
+}
+
+/** The survivor without the loser's contribution (a copy; the input is left alone). */
+function giveBackTraits(survivor: Profile, snapshot: ReturnType<typeof mergeSnapshotSchema.parse>): Profile {
+  const p: Profile = structuredClone(survivor);
+  const before = snapshot.winnerTraits;
+  for (const [name, stamp] of Object.entries(snapshot.loser.traitMeta)) {
+    if (!sameStamp(p.traitMeta[name], stamp)) continue;
+    const own = before.traitMeta[name];
+    if (own) p.traitMeta[name] = own;
+    else delete p.traitMeta[name];
+    if (Object.hasOwn(before.traits, name)) p.traits[name] = before.traits[name];
+    else delete p.traits[name];
+  }
+  subtractComputed(p.computed, snapshot.loser.computed);
+  if (p.email === snapshot.loser.email && typeof p.traits.email !== "string") p.email = null;
+  else if (typeof p.traits.email === "string") p.email = p.traits.email.trim().toLowerCase();
+  p.name = displayName(p.traits);
+  return p;
+}

@@ -1,0 +1,119 @@
+/**
+ * A profile as the pipeline and the API hold it in memory, read from a raw `profiles` row.
+ */
+import { type Computed, parseComputed } from "./computed";
+import type { TraitMeta } from "./traits";
+
+/** A `profiles` row as D1 returns it for `SELECT *`. */
+export interface ProfileRow {
+  id: string;
+  merged_into: string | null;
+  traits: string;
+  trait_meta: string;
+  computed: string;
+  email: string | null;
+  name: string | null;
+  identified: number;
+  company_id: string | null;
+  lifecycle_stage: string | null;
+  owner_id: string | null;
+  tags: string;
+  merge_count: number;
+  first_seen_at: number | null;
+  last_seen_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Profile {
+  id: string;
+  mergedInto: string | null;
+  traits: Record<string, unknown>;
+  traitMeta: TraitMeta;
+  computed: Computed;
+  email: string | null;
+  name: string | null;
+  identified: boolean;
+  companyId: string | null;
+  lifecycleStage: string | null;
+  ownerId: string | null;
+  tags: string[];
+  mergeCount: number;
+  firstSeenAt: number | null;
+  lastSeenAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function parseJson(text: string | null): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function record(text: string | null): Record<string, unknown> {
+  const value = parseJson(text);
+  return isRecord(value) ? value : {};
+}
+
+function traitMeta(text: string | null): TraitMeta {
+  const meta: TraitMeta = {};
+  for (const [name, stamp] of Object.entries(record(text))) {
+    if (isRecord(stamp) && typeof stamp.t === "number") {
+      meta[name] = {
+        t: stamp.t,
+        s: typeof stamp.s === "string" ? stamp.s : "",
+        ...(typeof stamp.m === "string" ? { m: stamp.m } : {}),
+      };
+    }
+  }
+  return meta;
+}
+
+export function profileFromRow(row: ProfileRow): Profile {
+  const tags = parseJson(row.tags);
+  return {
+    id: row.id,
+    mergedInto: row.merged_into,
+    traits: record(row.traits),
+    traitMeta: traitMeta(row.trait_meta),
+    computed: parseComputed(parseJson(row.computed)),
+    email: row.email,
+    name: row.name,
+    identified: Boolean(row.identified),
+    companyId: row.company_id,
+    lifecycleStage: row.lifecycle_stage,
+    ownerId: row.owner_id,
+    tags: Array.isArray(tags) ? tags.filter((t): t is string => typeof t === "string") : [],
+    mergeCount: row.merge_count,
+    firstSeenAt: row.first_seen_at,
+    lastSeenAt: row.last_seen_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Binds `values` as one JSON array parameter, read in SQL with `json_each(?)`. */
+export const jsonList = (values: readonly unknown[]) => JSON.stringify(values);
+
+/**
+ * The guard statement that opens a read-decide-write batch (see `write_guards` in db/schema.ts):
+ * it aborts the batch when a profile it read is no longer live at the `updated_at` it read, or
+ * when one of `hashes` (identifiers about to be attached) was suppressed meanwhile. CROSS JOIN
+ * makes SQLite walk the expectations and probe the primary key, never scan live profiles.
+ */
+export function guardStatement(db: D1Database, expectations: [string, number][], hashes: string[]) {
+  return db
+    .prepare(
+      `INSERT INTO write_guards (ok) SELECT 0 WHERE
+         (SELECT count(*) FROM json_each(?1) j CROSS JOIN profiles p
+            ON p.id = j.value ->> 0 AND p.updated_at = j.value ->> 1 AND p.merged_into IS NULL) <> ?2
+         OR EXISTS (SELECT 1 FROM suppressions WHERE hash IN (SELECT value FROM json_each(?3)))`,
+    )
+    .bind(jsonList(expectations), expectations.length, jsonList(hashes));
+}
