@@ -1,0 +1,230 @@
+/**
+ * The SQL compiler: the same rule as evaluate.ts, as a D1 expression over a profile row `p`, for
+ * previews, back-fills and on-demand evaluation. Every value is bound. Expressions are always
+ * 0 or 1, never NULL, so `NOT` behaves like the in-memory `!`.
+ *
+ * Event conditions read either `event_counters` (matchers that existing segments keep counted)
+ * or, in a preview of a condition nobody counts yet, the `events` table itself, with the same
+ * window semantics (exact "at least one within W"; other counts by UTC day).
+ */
+import type { Matcher } from "./matchers";
+import {
+  type Comparison,
+  type Condition,
+  countMode,
+  DAY,
+  dateMs,
+  durationMs,
+  type EventCondition,
+  leaves,
+  type PageCondition,
+} from "./rule";
+
+/** D1 binds at most 100 parameters per statement. */
+const MAX_PARAMS = 100;
+
+class TooManyParams extends Error {}
+
+/**
+ * Bound values, deduplicated (`?N` may repeat). A statement needing more than D1's 100 falls back
+ * to a single JSON array parameter read with `json_extract(?1, '$[i]')`.
+ */
+export class SqlParams {
+  readonly values: (string | number)[] = [];
+  private readonly seen = new Map<string, string>();
+  constructor(private readonly packed = false) {}
+
+  add(value: string | number): string {
+    const key = `${typeof value}:${value}`;
+    const known = this.seen.get(key);
+    if (known) return known;
+    this.values.push(value);
+    if (!this.packed && this.values.length > MAX_PARAMS) throw new TooManyParams();
+    const ref = this.packed ? `json_extract(?1, '$[${this.values.length - 1}]')` : `?${this.values.length}`;
+    this.seen.set(key, ref);
+    return ref;
+  }
+
+  bindings(): (string | number)[] {
+    return this.packed ? [JSON.stringify(this.values)] : this.values;
+  }
+}
+
+/** Prepares the statement `build` writes, packing its parameters if there are too many. */
+export function prepare(db: D1Database, build: (p: SqlParams) => string): D1PreparedStatement {
+  for (const packed of [false, true]) {
+    const params = new SqlParams(packed);
+    try {
+      const sql = build(params);
+      return db.prepare(sql).bind(...params.bindings());
+    } catch (err) {
+      if (!(err instanceof TooManyParams)) throw err;
+    }
+  }
+  throw new Error("unreachable");
+}
+
+/** `$."a"."b"` for `a.b`; names are validated to letters, digits and `_$-`. */
+export function jsonPath(path: string): string {
+  return `$${path
+    .split(".")
+    .map((k) => `."${k}"`)
+    .join("")}`;
+}
+
+const numberTypes = "('integer','real')";
+const sqlOps = { eq: "=", neq: "<>", gt: ">", gte: ">=", lt: "<", lte: "<=" } as const;
+
+/** A comparison on the JSON document `doc` (a column such as `p.traits`) at `path`. */
+export function compileComparison(doc: string, path: string, c: Comparison, p: SqlParams, now: number): string {
+  const at = p.add(jsonPath(path));
+  const T = `json_type(${doc}, ${at})`;
+  const X = `json_extract(${doc}, ${at})`;
+  const date = `(CASE WHEN ${T} IN ${numberTypes} THEN ${X} WHEN ${T} = 'text' AND ${X} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' THEN round(unixepoch(${X}, 'subsec') * 1000) END)`;
+  const eq = (v: string | number | boolean) =>
+    typeof v === "boolean"
+      ? `${T} = '${v ? "true" : "false"}'`
+      : typeof v === "number"
+        ? `${T} IN ${numberTypes} AND ${X} = ${p.add(v)}`
+        : `${T} = 'text' AND ${X} = ${p.add(v)}`;
+  const inList = (list: (string | number)[]) =>
+    `EXISTS (SELECT 1 FROM json_each(${p.add(JSON.stringify(list))}) j WHERE (j.type = 'text' AND ${T} = 'text' AND j.value = ${X}) OR (j.type IN ${numberTypes} AND ${T} IN ${numberTypes} AND j.value = ${X}))`;
+  let expr: string;
+  switch (c.op) {
+    case "exists":
+      return `(COALESCE(${T}, 'null') <> 'null')`;
+    case "not_exists":
+      return `(COALESCE(${T}, 'null') = 'null')`;
+    case "eq":
+      expr = eq(c.value);
+      break;
+    case "neq":
+      return `(NOT COALESCE(${eq(c.value)}, 0))`;
+    case "gt":
+    case "gte":
+    case "lt":
+    case "lte":
+      expr = `${T} IN ${numberTypes} AND ${X} ${sqlOps[c.op]} ${p.add(c.value)}`;
+      break;
+    case "contains": {
+      const needle = p.add(c.value);
+      expr = `CASE ${T} WHEN 'text' THEN instr(${X}, ${needle}) > 0 WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(${doc}, ${at}) j WHERE j.type = 'text' AND j.value = ${needle}) ELSE 0 END`;
+      break;
+    }
+    case "starts_with":
+      expr = `${T} = 'text' AND instr(${X}, ${p.add(c.value)}) = 1`;
+      break;
+    case "ends_with": {
+      const needle = p.add(c.value);
+      expr = `${T} = 'text' AND length(${X}) >= length(${needle}) AND substr(${X}, -length(${needle})) = ${needle}`;
+      break;
+    }
+    case "in":
+      expr = inList(c.value);
+      break;
+    case "not_in":
+      return `(NOT COALESCE(${inList(c.value)}, 0))`;
+    case "before":
+    case "after":
+      expr = `${date} ${c.op === "before" ? "<" : ">"} ${p.add(dateMs(c.value) as number)}`;
+      break;
+    case "within_last":
+      expr = `${date} <= ${p.add(now)} AND ${date} >= ${p.add(now - durationMs(c.value))}`;
+      break;
+  }
+  return `(COALESCE(${expr}, 0))`;
+}
+
+/** Where event conditions read their counts from. */
+export interface EventSource {
+  matcherOf(leaf: EventCondition | PageCondition): Matcher;
+  /** Matchers kept in `event_counters`; others are counted from `events` (previews only). */
+  counted(matcherId: string): boolean;
+}
+
+/** The events (`e`) a matcher selects, as SQL. */
+export function compileMatch(m: Matcher, p: SqlParams): string {
+  const parts = [`e.type = ${p.add(m.type)}`];
+  if (m.event !== null) parts.push(`e.event = ${p.add(m.event)}`);
+  for (const f of m.where) parts.push(compileComparison("e.properties", f.property, f, p, 0));
+  return parts.join(" AND ");
+}
+
+function compileEvent(c: EventCondition | PageCondition, src: EventSource, p: SqlParams, now: number): string {
+  const m = src.matcherOf(c);
+  const mode = countMode(c);
+  const window = c.within ? durationMs(c.within) : null;
+  const firstDay = window === null ? null : Math.floor((now - window) / DAY);
+  if (src.counted(m.id)) {
+    const base = `FROM event_counters c WHERE c.profile_id = p.id AND c.matcher = ${p.add(m.id)}`;
+    if (mode.kind !== "compare") {
+      const recent =
+        window === null ? "" : ` AND c.day >= ${p.add(firstDay as number)} AND c.last_at >= ${p.add(now - window)}`;
+      const some = `EXISTS (SELECT 1 ${base} AND c.count > 0${recent})`;
+      return mode.kind === "exists" ? `(${some})` : `(NOT ${some})`;
+    }
+    const recent = firstDay === null ? "" : ` AND c.day >= ${p.add(firstDay)}`;
+    return `((SELECT COALESCE(SUM(c.count), 0) ${base}${recent}) ${sqlOps[mode.op]} ${p.add(mode.value)})`;
+  }
+  // A profile's events may sit under ids that were merged into it.
+  const base = `FROM events e WHERE e.profile_id IN (SELECT q.id FROM profiles q WHERE q.id = p.id OR q.merged_into = p.id) AND ${compileMatch(m, p)}`;
+  if (mode.kind !== "compare") {
+    const recent = window === null ? "" : ` AND e.timestamp >= ${p.add(now - window)}`;
+    const some = `EXISTS (SELECT 1 ${base}${recent})`;
+    return mode.kind === "exists" ? `(${some})` : `(NOT ${some})`;
+  }
+  const recent = firstDay === null ? "" : ` AND e.timestamp >= ${p.add(firstDay * DAY)}`;
+  return `((SELECT COUNT(*) ${base}${recent}) ${sqlOps[mode.op]} ${p.add(mode.value)})`;
+}
+
+/** Compiles a rule into a 0/1 expression over the profile row `p`. */
+export function compileRule(rule: Condition, src: EventSource, p: SqlParams, now: number): string {
+  if ("all" in rule) return `(${rule.all.map((c) => compileRule(c, src, p, now)).join(" AND ")})`;
+  if ("any" in rule) return `(${rule.any.map((c) => compileRule(c, src, p, now)).join(" OR ")})`;
+  if ("not" in rule) return `(NOT ${compileRule(rule.not, src, p, now)})`;
+  if ("trait" in rule) return compileComparison("p.traits", rule.trait, rule, p, now);
+  if ("computed" in rule) return compileComparison("p.computed", rule.computed, rule, p, now);
+  if ("segment" in rule) {
+    return `(EXISTS (SELECT 1 FROM memberships sm WHERE sm.segment_key = ${p.add(rule.segment)} AND sm.profile_id = p.id))`;
+  }
+  return compileEvent(rule, src, p, now);
+}
+
+/**
+ * Candidate re-check times for every profile (rows `pid, t`), mirroring `nextChange` in
+ * evaluate.ts: when a windowed event condition or a `within_last` date can flip without an event.
+ * Null when the rule has no time-dependent condition.
+ */
+export function compileCheckTimes(rule: Condition, src: EventSource, p: SqlParams, now: number): string | null {
+  const parts: string[] = [];
+  leaves(rule, (c) => {
+    if ("segment" in c || "all" in c || "any" in c || "not" in c) return;
+    if ("trait" in c || "computed" in c) {
+      if (c.op !== "within_last") return;
+      const doc = "trait" in c ? "p.traits" : "p.computed";
+      const at = p.add(jsonPath("trait" in c ? c.trait : c.computed));
+      const T = `json_type(${doc}, ${at})`;
+      const X = `json_extract(${doc}, ${at})`;
+      const D = `(CASE WHEN ${T} IN ${numberTypes} THEN ${X} WHEN ${T} = 'text' AND ${X} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' THEN round(unixepoch(${X}, 'subsec') * 1000) END)`;
+      const n = p.add(now);
+      const lapse = `${D} + ${p.add(durationMs(c.value) + 1)}`;
+      parts.push(
+        `SELECT p.id AS pid, CASE WHEN ${D} > ${n} THEN ${D} ELSE ${lapse} END AS t FROM profiles p WHERE p.merged_into IS NULL AND (${D} > ${n} OR ${lapse} > ${n})`,
+      );
+      return;
+    }
+    if (!c.within) return;
+    const window = durationMs(c.within);
+    const m = src.matcherOf(c).id;
+    if (countMode(c).kind !== "compare") {
+      parts.push(
+        `SELECT c.profile_id AS pid, MAX(c.last_at) + ${p.add(window + 1)} AS t FROM event_counters c WHERE c.matcher = ${p.add(m)} AND c.count > 0 AND c.last_at >= ${p.add(now - window)} GROUP BY c.profile_id`,
+      );
+    } else {
+      parts.push(
+        `SELECT c.profile_id AS pid, (MIN(c.day) + 1) * ${DAY} + ${p.add(window)} AS t FROM event_counters c WHERE c.matcher = ${p.add(m)} AND c.count > 0 AND c.day >= ${p.add(Math.floor((now - window) / DAY))} GROUP BY c.profile_id`,
+      );
+    }
+  });
+  return parts.length ? parts.join(" UNION ALL ") : null;
+}
