@@ -2,12 +2,14 @@
  * What browsers load from the Worker: the snippet (`/s.js`), the demo shop (`/demo`, local
  * development only) and the dashboard shell (`/dashboard/*`).
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { getCookie } from "hono/cookie";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "../env";
 import { type Asset, dashboardJs, snippet } from "../generated/assets";
 import { DashboardShell } from "./dashboard";
 import { DemoPage } from "./demo";
+import { dashboardCss } from "./styles";
 
 /** Serves a built bundle with a strong ETag; `If-None-Match` gets a 304. */
 function serveAsset(asset: Asset, cacheControl: string) {
@@ -58,15 +60,20 @@ export const web = new Hono<AppEnv>()
   .use("/dashboard/*", dashboardHeaders)
   .use("/dashboard", dashboardHeaders)
   .get("/dashboard/app.js", serveAsset(dashboardJs, "no-cache"))
-  .get("/dashboard/app.css", (c) => c.body(dashboardCss, 200, { "Content-Type": "text/css; charset=utf-8" }))
-  .get("/dashboard", (c) => c.html(<DashboardShell />))
-  .get("/dashboard/*", (c) => c.html(<DashboardShell />))
+  .get("/dashboard/app.css", (c) =>
+    c.body(dashboardCss, 200, { "Content-Type": "text/css; charset=utf-8", "Cache-Control": "no-cache" }),
+  )
+  // Every /dashboard path is the same shell (deep links: the client routes by URL).
+  .get("/dashboard", shell)
+  .get("/dashboard/*", shell)
   .get("/", (c) => c.redirect("/dashboard"));
 
-const dashboardCss = `
-:root{font-family:system-ui,sans-serif;color:#1d2433;background:#f6f7fb}
-body{margin:0}main{max-width:420px;margin:10vh auto;padding:32px;background:#fff;border-radius:12px;box-shadow:0 2px 12px #0001}
-h1{margin:0 0 24px;font-size:22px}label{display:block;margin:12px 0 4px;font-size:14px}
-input{width:100%;box-sizing:border-box;padding:10px;border:1px solid #c8ccd8;border-radius:8px;font-size:15px}
-button{margin-top:20px;width:100%;padding:11px;border:0;border-radius:8px;background:#3548d4;color:#fff;font-size:15px;cursor:pointer}
-`;
+function shell(c: Context<AppEnv>) {
+  c.header("Cache-Control", "no-store");
+  return c.html(
+    <DashboardShell
+      error={c.req.query("error")?.slice(0, 20)}
+      signedIn={getCookie(c, "tessera_session") !== undefined}
+    />,
+  );
+}
