@@ -27,11 +27,21 @@ export function freePort() {
 
 /**
  * Applies the D1 migrations to fresh local state and starts `wrangler dev`.
- * @param {{ config?: string, vars?: Record<string, string>, migrate?: boolean }} options
+ * `persistDir`: use this local state directory instead of a fresh one (the caller owns it and
+ * removes it; two Workers with different D1 database ids may share one). `beforeStart(persistDir)`
+ * runs after the migrations and before `wrangler dev` opens the state, e.g. to bulk-seed D1.
+ * @param {{ config?: string, vars?: Record<string, string>, migrate?: boolean, persistDir?: string,
+ *   beforeStart?: (persistDir: string) => Promise<void> | void }} options
  * @returns {Promise<{ baseUrl: string, persistDir: string, stop: () => Promise<void>, log: () => string }>}
  */
-export async function startWorker({ config = "wrangler.toml", vars = {}, migrate = true } = {}) {
-  const persistDir = mkdtempSync(join(tmpdir(), "tessera-"));
+export async function startWorker({
+  config = "wrangler.toml",
+  vars = {},
+  migrate = true,
+  persistDir: givenPersistDir,
+  beforeStart,
+} = {}) {
+  const persistDir = givenPersistDir ?? mkdtempSync(join(tmpdir(), "tessera-"));
   if (migrate) {
     const result = spawnSync(
       wrangler,
@@ -40,6 +50,7 @@ export async function startWorker({ config = "wrangler.toml", vars = {}, migrate
     );
     if (result.status !== 0) throw new Error(`migrations failed: ${result.stderr}${result.stdout}`);
   }
+  if (beforeStart) await beforeStart(persistDir);
   const port = await freePort();
   const args = ["dev", "--config", config, "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persistDir];
   args.push("--test-scheduled", "--log-level", "warn");
@@ -73,7 +84,7 @@ export async function startWorker({ config = "wrangler.toml", vars = {}, migrate
       child.kill("SIGTERM");
       await new Promise((r) => setTimeout(r, 300));
       if (child.exitCode === null) child.kill("SIGKILL");
-      rmSync(persistDir, { recursive: true, force: true });
+      if (!givenPersistDir) rmSync(persistDir, { recursive: true, force: true });
     },
   };
 }
