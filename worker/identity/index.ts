@@ -1,6 +1,7 @@
 /**
- * Identity: policies, stitching and unmerge. Its route sets a site's identity policy:
- * `GET|PUT /api/sites/:id/identity-policy` (mounted under /api/sites next to the sites routes).
+ * Identity: policies, stitching, manual merge (`mergeProfiles`) and unmerge. Its route sets a
+ * site's identity policy: `GET|PUT /api/sites/:id/identity-policy` (mounted under /api/sites next
+ * to the sites routes).
  */
 import { Hono } from "hono";
 import { z } from "zod";
@@ -12,6 +13,7 @@ import { idParam, jsonBody, params } from "../lib/validate";
 import { identityPolicySchema, resolvePolicy } from "./policy";
 
 export { extractIdentifiers, suppressionHash } from "./extract";
+export { type MergeRecord, mergeProfiles } from "./merge";
 export { identityPolicySchema, normalizeIdentifier, resolvePolicy } from "./policy";
 export { unmergeProfile } from "./unmerge";
 

@@ -95,6 +95,24 @@ export function resolvePolicy(stored: unknown): IdentityPolicy {
 
 export const defaultPolicy = resolvePolicy({});
 
+/**
+ * The strictest limit and priority per type over several sites' effective policies (defaults when
+ * there are none): what a merge that no single event's site decides — a manual one — respects.
+ */
+export function strictestPolicy(policies: IdentityPolicy[]): IdentityPolicy {
+  if (policies.length === 0) return defaultPolicy;
+  const types: Record<string, TypeRule> = {};
+  for (const policy of policies) {
+    for (const [name, rule] of Object.entries(policy.types)) {
+      const seen = types[name];
+      types[name] = seen
+        ? { limit: Math.min(seen.limit, rule.limit), priority: Math.min(seen.priority, rule.priority) }
+        : { ...rule };
+    }
+  }
+  return { types, blocklist: new Set(policies.flatMap((p) => [...p.blocklist])) };
+}
+
 const emailShape = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /**

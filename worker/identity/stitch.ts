@@ -81,6 +81,19 @@ function countsOf(target: LinkTarget): Record<string, number> {
   return target.counts;
 }
 
+/**
+ * Why a profile holding `counts` identifiers per type would break the policy (`limit:<type>`,
+ * `identifier_cap`), or null when it would not.
+ */
+export function limitBreach(policy: IdentityPolicy, counts: Record<string, number>): string | null {
+  let total = 0;
+  for (const [type, n] of Object.entries(counts)) {
+    total += n;
+    if (n > (ruleOf(policy, type)?.limit ?? MAX_IDENTIFIERS_PER_PROFILE)) return `limit:${type}`;
+  }
+  return total > MAX_IDENTIFIERS_PER_PROFILE ? "identifier_cap" : null;
+}
+
 /** Priority order; ties keep the event's own order (userId before an alias's previousId). */
 const byPriority = (policy: IdentityPolicy, identifiers: Identifier[]) => (a: Identifier, b: Identifier) =>
   (ruleOf(policy, a.type)?.priority ?? 99) - (ruleOf(policy, b.type)?.priority ?? 99) ||
@@ -99,14 +112,7 @@ export function decideLink(
   let counts: Record<string, number> = {};
   let merges = 0;
 
-  const exceeded = (next: Record<string, number>): string | null => {
-    let total = 0;
-    for (const [type, n] of Object.entries(next)) {
-      total += n;
-      if (n > (ruleOf(policy, type)?.limit ?? MAX_IDENTIFIERS_PER_PROFILE)) return `limit:${type}`;
-    }
-    return total > MAX_IDENTIFIERS_PER_PROFILE ? "identifier_cap" : null;
-  };
+  const exceeded = (next: Record<string, number>) => limitBreach(policy, next);
 
   for (const id of [...identifiers].sort(byPriority(policy, identifiers))) {
     const owner = graph.ownerOf(id);

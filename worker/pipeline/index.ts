@@ -6,3 +6,4 @@ export { consumeEvents, recordDeadLetters } from "./consumer";
 export { deadLettersApi } from "./dead-letters";
 export { enqueueEvents, packEvents } from "./enqueue";
 export { type BatchResult, processBatch, StorageError } from "./process";
+export { RETENTION_MS, type SweepResult, sweepRetention } from "./retention";

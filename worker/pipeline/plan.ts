@@ -4,11 +4,12 @@
  * what every touched profile looks like afterwards. `write.ts` turns the plan into statements.
  */
 import { extractIdentifiers, type Identifier, keyOf } from "../identity/extract";
+import type { MergeRecord } from "../identity/merge";
 import type { IdentityPolicy } from "../identity/policy";
 import { decideLink, IdentityGraph, type LinkTarget } from "../identity/stitch";
 import { newId } from "../lib/ids";
 import { applyEvent, parseComputed } from "../profiles/computed";
-import { foldProfile, type MergeSnapshot, snapshotOf } from "../profiles/merge";
+import { absorbProfile, foldProfile, mergedColumns } from "../profiles/merge";
 import type { Profile } from "../profiles/state";
 import { applyTraits, displayName } from "../profiles/traits";
 import type { ProfileDelta } from "../segments/pipeline";
@@ -63,15 +64,6 @@ export interface Holder {
   mergedFrom: string[];
   /** Set columns this batch changed (existing profiles are updated column by column). */
   changed: Set<keyof Profile>;
-}
-
-export interface MergeRecord {
-  id: string;
-  winnerId: string;
-  loserId: string;
-  messageId: string;
-  identifier: Identifier;
-  snapshot: MergeSnapshot;
 }
 
 export interface WarningRecord {
@@ -218,27 +210,32 @@ export function planBatch(input: SiteEvent[], state: BatchState, now: number): P
     a.profile.createdAt - b.profile.createdAt || Number(a.isNew) - Number(b.isNew) || a.seq - b.seq;
 
   const merge = (winner: Holder, loser: Holder, event: NormalizedEvent, identifier: Identifier) => {
+    let changedTraits: string[];
     if (!loser.isNew) {
       if (!loser.identities) throw new Error(`identities of ${loser.profile.id} were not loaded`);
+      const absorbed = absorbProfile(winner.profile, loser.profile, {
+        identities: loser.identities,
+        absorbed: [...(state.absorbed.get(loser.profile.id) ?? []), ...loser.mergedFrom],
+        noteIds: state.noteIds.get(loser.profile.id) ?? [],
+        taskIds: state.taskIds.get(loser.profile.id) ?? [],
+      });
       plan.merges.push({
         id: newId("mrg"),
         winnerId: winner.profile.id,
         loserId: loser.profile.id,
         messageId: event.messageId,
         identifier,
-        snapshot: snapshotOf(loser.profile, winner.profile, {
-          identities: loser.identities,
-          absorbed: [...(state.absorbed.get(loser.profile.id) ?? []), ...loser.mergedFrom],
-          noteIds: state.noteIds.get(loser.profile.id) ?? [],
-          taskIds: state.taskIds.get(loser.profile.id) ?? [],
-        }),
+        snapshot: absorbed.snapshot,
+        actor: null,
       });
       winner.mergedFrom.push(loser.profile.id);
-      winner.profile.mergeCount += loser.profile.mergeCount + 1;
-      loser.profile.mergedInto = winner.profile.id;
+      changedTraits = absorbed.changedTraits;
+    } else {
+      // Created by this batch: nothing to log or undo, it just joins the survivor.
+      changedTraits = foldProfile(winner.profile, loser.profile);
     }
     winner.mergedFrom.push(...loser.mergedFrom);
-    for (const name of foldProfile(winner.profile, loser.profile)) winner.changedTraits.add(name);
+    for (const name of changedTraits) winner.changedTraits.add(name);
     for (const [type, n] of Object.entries(loser.counts ?? {})) {
       if (winner.counts) winner.counts[type] = (winner.counts[type] ?? 0) + n;
     }
@@ -246,12 +243,7 @@ export function planBatch(input: SiteEvent[], state: BatchState, now: number): P
     winner.events.push(...loser.events);
     loser.events = [];
     winner.dirty = true;
-    for (const column of ["traits", "traitMeta", "computed", "email", "name", "identified", "companyId"] as const) {
-      winner.changed.add(column);
-    }
-    for (const column of ["lifecycleStage", "ownerId", "tags", "mergeCount", "firstSeenAt", "lastSeenAt"] as const) {
-      winner.changed.add(column);
-    }
+    for (const column of mergedColumns) winner.changed.add(column);
     graph.union(loser.profile.id, winner.profile.id);
   };
 

@@ -6,28 +6,11 @@
  * a concurrent writer that claimed the same identifier or stored the same messageId aborts the
  * batch too. Merges re-point rows in SQL, so nothing depends on a read made in another round trip.
  */
+import { mergeWrites } from "../identity/merge";
 import { newId } from "../lib/ids";
-import { guardStatement, type Profile } from "../profiles/state";
-import type { Holder, Plan } from "./plan";
-
-const DAY_MS = 86_400_000;
-
-/** Profile columns, by the in-memory field they hold. */
-const columns: Partial<Record<keyof Profile, [string, (p: Profile) => unknown]>> = {
-  traits: ["traits", (p) => JSON.stringify(p.traits)],
-  traitMeta: ["trait_meta", (p) => JSON.stringify(p.traitMeta)],
-  computed: ["computed", (p) => JSON.stringify(p.computed)],
-  email: ["email", (p) => p.email],
-  name: ["name", (p) => p.name],
-  identified: ["identified", (p) => (p.identified ? 1 : 0)],
-  companyId: ["company_id", (p) => p.companyId],
-  lifecycleStage: ["lifecycle_stage", (p) => p.lifecycleStage],
-  ownerId: ["owner_id", (p) => p.ownerId],
-  tags: ["tags", (p) => JSON.stringify(p.tags)],
-  mergeCount: ["merge_count", (p) => p.mergeCount],
-  firstSeenAt: ["first_seen_at", (p) => p.firstSeenAt],
-  lastSeenAt: ["last_seen_at", (p) => p.lastSeenAt],
-};
+import { guardStatement, type Profile, profileUpdateStatement } from "../profiles/state";
+import { eventNameRows, metricRows, metricUpserts } from "../stats/metrics";
+import type { Plan } from "./plan";
 
 /** Rows per multi-row INSERT, so each statement stays under D1's 100 bound parameters. */
 function rowsPer(params: number) {
@@ -43,20 +26,6 @@ function multiInsert(db: D1Database, head: string, width: number, rows: unknown[
     out.push(db.prepare(`${head} VALUES ${part.map(() => tuple).join(", ")}${tail}`).bind(...part.flat()));
   }
   return out;
-}
-
-function updateProfile(db: D1Database, h: Holder): D1PreparedStatement {
-  const sets: string[] = [];
-  const values: unknown[] = [];
-  for (const field of h.changed) {
-    const column = columns[field];
-    if (!column) continue;
-    sets.push(`${column[0]} = ?`);
-    values.push(column[1](h.profile));
-  }
-  sets.push("updated_at = ?");
-  values.push(h.profile.updatedAt);
-  return db.prepare(`UPDATE profiles SET ${sets.join(", ")} WHERE id = ?`).bind(...values, h.profile.id);
 }
 
 function insertProfile(db: D1Database, p: Profile): D1PreparedStatement {
@@ -84,45 +53,6 @@ function insertProfile(db: D1Database, p: Profile): D1PreparedStatement {
       p.createdAt,
       p.updatedAt,
     );
-}
-
-/** Moves everything a merged-away profile owns to the survivor (statements in order). */
-export function mergeStatements(db: D1Database, winner: string, loser: string, now: number): D1PreparedStatement[] {
-  return [
-    db.prepare("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2").bind(winner, loser),
-    // Counters add up per (matcher, day).
-    db
-      .prepare(
-        `INSERT INTO event_counters (profile_id, matcher, day, count, last_at)
-         SELECT ?1, matcher, day, count, last_at FROM event_counters WHERE profile_id = ?2
-         ON CONFLICT (profile_id, matcher, day) DO UPDATE SET
-           count = event_counters.count + excluded.count, last_at = max(event_counters.last_at, excluded.last_at)`,
-      )
-      .bind(winner, loser),
-    db.prepare("DELETE FROM event_counters WHERE profile_id = ?1").bind(loser),
-    // The survivor is re-evaluated by the segments hook; the loser's memberships would be stale.
-    db.prepare("DELETE FROM memberships WHERE profile_id = ?1").bind(loser),
-    db.prepare("DELETE FROM segment_checks WHERE profile_id = ?1").bind(loser),
-    db.prepare("UPDATE notes SET profile_id = ?1 WHERE profile_id = ?2").bind(winner, loser),
-    db.prepare("UPDATE tasks SET profile_id = ?1 WHERE profile_id = ?2").bind(winner, loser),
-    // Chains: profiles merged into the loser earlier now resolve to the survivor in one hop.
-    db.prepare("UPDATE profiles SET merged_into = ?1 WHERE merged_into = ?2").bind(winner, loser),
-    db.prepare("UPDATE profiles SET merged_into = ?1, updated_at = ?3 WHERE id = ?2").bind(winner, loser, now),
-  ];
-}
-
-/** Adds `value` to a running total for day 0 (all time) and for the day of each time given. */
-export function metricStatements(db: D1Database, name: string, times: number[]): D1PreparedStatement[] {
-  if (times.length === 0) return [];
-  const perDay = new Map<number, number>([[0, times.length]]);
-  for (const t of times) perDay.set(Math.floor(t / DAY_MS), (perDay.get(Math.floor(t / DAY_MS)) ?? 0) + 1);
-  return multiInsert(
-    db,
-    "INSERT INTO metrics (name, day, value)",
-    3,
-    [...perDay].map(([day, n]) => [name, day, n]),
-    " ON CONFLICT (name, day) DO UPDATE SET value = metrics.value + excluded.value",
-  );
 }
 
 /** The statements that carry out a plan (the segments hook's statements are appended by the caller). */
@@ -159,26 +89,7 @@ export function writeStatements(db: D1Database, plan: Plan): D1PreparedStatement
     ),
   );
   for (const h of plan.created) out.push(insertProfile(db, h.profile));
-  for (const m of plan.merges) {
-    out.push(...mergeStatements(db, m.winnerId, m.loserId, now));
-    out.push(
-      db
-        .prepare(
-          `INSERT INTO profile_merges (id, winner_id, loser_id, message_id, identifier_type, identifier_value,
-             snapshot, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .bind(
-          m.id,
-          m.winnerId,
-          m.loserId,
-          m.messageId,
-          m.identifier.type,
-          m.identifier.value,
-          JSON.stringify(m.snapshot),
-          now,
-        ),
-    );
-  }
+  for (const m of plan.merges) out.push(...mergeWrites(db, m, now));
   out.push(
     ...multiInsert(
       db,
@@ -187,7 +98,7 @@ export function writeStatements(db: D1Database, plan: Plan): D1PreparedStatement
       plan.identities.map((i) => [i.identifier.type, i.identifier.value, i.profileId, i.messageId, now]),
     ),
   );
-  for (const h of plan.updated) out.push(updateProfile(db, h));
+  for (const h of plan.updated) out.push(profileUpdateStatement(db, h.profile, h.changed));
   for (const [groupId, traits] of plan.groups) {
     // Group traits: the latest call's keys win (json_patch: nested objects merge, null removes).
     out.push(
@@ -216,13 +127,15 @@ export function writeStatements(db: D1Database, plan: Plan): D1PreparedStatement
     ),
   );
   out.push(
-    ...metricStatements(
-      db,
-      "events",
-      plan.events.map((e) => e.event.timestamp),
-    ),
+    ...metricUpserts(db, [
+      ...metricRows(
+        "events",
+        plan.events.map((e) => e.event.timestamp),
+      ),
+      ...metricRows("suppressed", Array(plan.counts.suppressed).fill(now)),
+      ...metricRows("merges", Array(plan.merges.length).fill(now)),
+      ...eventNameRows(plan.events.map((e) => e.event)),
+    ]),
   );
-  out.push(...metricStatements(db, "suppressed", Array(plan.counts.suppressed).fill(now)));
-  out.push(...metricStatements(db, "merges", Array(plan.merges.length).fill(now)));
   return out;
 }

@@ -1,16 +1,18 @@
 /**
  * `/api/profiles`: unified profiles — search, lookup by identifier, the 360° view, the event
- * timeline, unmerge, and the data-subject rights (erase, export).
+ * timeline, manual merge and unmerge, and the data-subject rights (erase, export).
  */
 import { Hono } from "hono";
 import { z } from "zod";
 import { requireRole } from "../auth";
-import type { AppEnv } from "../env";
+import type { AppEnv, Env } from "../env";
+import { mergeProfiles } from "../identity/merge";
 import { identifierType, normalizeIdentifier } from "../identity/policy";
 import { unmergeProfile } from "../identity/unmerge";
 import { ApiError } from "../lib/errors";
 import { describe } from "../lib/openapi";
 import { idParam, jsonBody, params, query } from "../lib/validate";
+import { afterPipelineBatch } from "../segments/pipeline";
 import { eraseProfile, exportProfile } from "./privacy";
 import {
   decodeCursor,
@@ -38,9 +40,19 @@ const listQuery = z.object({
 const lookupQuery = z.object({ type: identifierType, value: z.string().min(1).max(254) });
 const eventsQuery = z.object({ limit: limit(200, 50), cursor: cursorParam });
 const unmergeBody = z.object({ mergeId: z.string().min(1).max(100).optional() }).strict();
+const mergeBody = z
+  .object({
+    /** The profile that survives (its id stays the contact's id). */
+    winnerId: z.string().min(1).max(100),
+    /** The profile folded into it (its id keeps resolving to the winner). */
+    loserId: z.string().min(1).max(100),
+  })
+  .strict()
+  .refine((b) => b.winnerId !== b.loserId, { path: ["loserId"], message: "A profile can't be merged into itself" });
 
 const listSchema = z.object({ items: z.array(profileSummarySchema), nextCursor: z.string().nullable() });
 const eventsSchema = z.object({ items: z.array(eventItemSchema), nextCursor: z.string().nullable() });
+const mergeSchema = z.object({ mergeId: z.string(), profile: profileSchema });
 const unmergeSchema = z.object({ mergeId: z.string(), restoredId: z.string(), survivorId: z.string() });
 const eraseSchema = z.object({ erased: z.literal(true), profileIds: z.array(z.string()), identifiers: z.number() });
 
@@ -49,6 +61,13 @@ function badCursor(): never {
     details: [{ path: "cursor", message: "Not a cursor from this list" }],
   });
 }
+
+/**
+ * A merge or unmerge re-evaluates segments in its batch, which may queue webhooks: hand them on
+ * now rather than at the next cron run (which catches up if this fails).
+ */
+const relayWebhooks = (env: Env, now: number) =>
+  afterPipelineBatch(env, now).catch((err: unknown) => console.error("profiles: webhook relay failed", err));
 
 async function live(db: D1Database, id: string) {
   const profile = await resolveProfile(db, id);
@@ -84,9 +103,20 @@ export const profilesApi = new Hono<AppEnv>()
     const profile = await live(c.env.DB, c.req.valid("param").id);
     return c.json(await eventsOf(c.env.DB, await idSetOf(c.env.DB, profile.id), q.limit, cursor));
   })
+  .post("/merge", requireRole("marketer"), jsonBody(mergeBody), async (c) => {
+    const { winnerId, loserId } = c.req.valid("json");
+    const principal = c.get("principal");
+    const now = Date.now();
+    const { mergeId } = await mergeProfiles(c.env.DB, winnerId, loserId, now, principal.userId ?? principal.kind);
+    c.executionCtx.waitUntil(relayWebhooks(c.env, now));
+    return c.json({ mergeId, profile: await profileJson(c.env.DB, await live(c.env.DB, winnerId)) });
+  })
   .post("/:id/unmerge", requireRole("marketer"), params(idParam), jsonBody(unmergeBody), async (c) => {
     const { mergeId } = c.req.valid("json");
-    return c.json(await unmergeProfile(c.env.DB, c.req.valid("param").id, mergeId, Date.now()));
+    const now = Date.now();
+    const result = await unmergeProfile(c.env.DB, c.req.valid("param").id, mergeId, now);
+    c.executionCtx.waitUntil(relayWebhooks(c.env, now));
+    return c.json(result);
   })
   .delete("/:id", requireRole("admin"), params(idParam), async (c) => {
     let result: Awaited<ReturnType<typeof eraseProfile>>;
@@ -138,6 +168,19 @@ describe({
   summary: "A profile's events (including those of profiles merged into it), newest first",
   query: eventsQuery,
   responses: { 200: eventsSchema },
+});
+describe({
+  method: "post",
+  path: "/api/profiles/merge",
+  tag: "Profiles",
+  summary:
+    "Merge two profiles by hand (marketer): the loser folds into the winner as a stitching merge would, undoable with unmerge; 409 when both hold a user id or a limit would break",
+  body: mergeBody,
+  responses: {
+    200: mergeSchema,
+    404: "A profile was not found",
+    409: "Already one profile, or the identity policy forbids it",
+  },
 });
 describe({
   method: "post",

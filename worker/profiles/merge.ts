@@ -93,3 +93,37 @@ export function foldProfile(winner: Profile, loser: Profile): string[] {
   winner.lastSeenAt = max(winner.lastSeenAt, loser.lastSeenAt);
   return changed;
 }
+
+/** The profile columns a merge may change on the survivor. */
+export const mergedColumns = [
+  "traits",
+  "traitMeta",
+  "computed",
+  "email",
+  "name",
+  "identified",
+  "companyId",
+  "lifecycleStage",
+  "ownerId",
+  "tags",
+  "mergeCount",
+  "firstSeenAt",
+  "lastSeenAt",
+] as const satisfies readonly (keyof Profile)[];
+
+/**
+ * Merges a stored profile into another, in memory (both change in place): the snapshot that lets
+ * it be undone is taken first, then the loser's merges count towards the winner's cap and the
+ * profiles fold. Returns the snapshot and the winner's trait names that changed. The pipeline's
+ * stitching and the CRM's manual merge both go through here.
+ */
+export function absorbProfile(
+  winner: Profile,
+  loser: Profile,
+  related: { identities: Identifier[]; absorbed: string[]; noteIds: string[]; taskIds: string[] },
+): { snapshot: MergeSnapshot; changedTraits: string[] } {
+  const snapshot = snapshotOf(loser, winner, related);
+  winner.mergeCount += loser.mergeCount + 1;
+  loser.mergedInto = winner.id;
+  return { snapshot, changedTraits: foldProfile(winner, loser) };
+}

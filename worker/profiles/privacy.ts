@@ -3,8 +3,11 @@
  *
  * Erasure writes the person's identifiers to `suppressions` (SHA-256 of type:value) FIRST, in
  * the same atomic batch as the deletes: an event of theirs still in the queue, or retried by a
- * client, is then dropped by the pipeline instead of recreating them. Re-apply erasures after a
- * D1 Time Travel restore (a restore brings the rows back).
+ * client, is then dropped by the pipeline instead of recreating them. Webhook deliveries whose
+ * payload names the person go too. Rejected events and dead letters can't be attributed to a
+ * person reliably (they failed validation or processing); they expire instead, after
+ * `RETENTION_MS` (pipeline/retention.ts). Re-apply erasures after a D1 Time Travel restore (a
+ * restore brings the rows back).
  */
 import { suppressionHash } from "../identity/extract";
 import { eventsOf, idSetOf, type ProfileJson, profileJson, resolveProfile } from "./read";
@@ -57,6 +60,10 @@ export async function eraseProfile(db: D1Database, id: string, now: number): Pro
       `DELETE FROM segment_checks WHERE profile_id ${inSet}`,
       `DELETE FROM profile_merges WHERE winner_id ${inSet} OR loser_id ${inSet}`,
       `DELETE FROM identity_warnings WHERE profile_id ${inSet}`,
+      // Webhook payloads carry the person's traits and identifiers; a pending one must not be sent
+      // after the erasure either (the delivery consumer skips a row that is gone).
+      // deliveries_profile_idx
+      `DELETE FROM deliveries WHERE payload ->> '$.data.profile.id' ${inSet}`,
       `DELETE FROM profiles WHERE id ${inSet}`,
     ]) {
       statements.push(db.prepare(sql).bind(set));

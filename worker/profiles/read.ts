@@ -261,7 +261,8 @@ export const eventItemSchema = z.object({
 
 export const eventCursorSchema = z.tuple([z.number(), z.string().max(200), z.string().max(100)]);
 
-interface EventRow {
+/** An `events` row as D1 returns it for EVENT_COLUMNS. */
+export interface EventRow {
   site_id: string;
   message_id: string;
   profile_id: string;
@@ -280,7 +281,8 @@ interface EventRow {
   flags: string | null;
 }
 
-function eventItem(r: EventRow): z.infer<typeof eventItemSchema> {
+/** An events row as the API shows it (ISO times, parsed JSON). */
+export function eventItem(r: EventRow): z.infer<typeof eventItemSchema> {
   const flags = r.flags ? (JSON.parse(r.flags) as unknown) : [];
   return {
     messageId: r.message_id,
@@ -302,7 +304,7 @@ function eventItem(r: EventRow): z.infer<typeof eventItemSchema> {
   };
 }
 
-const EVENT_COLUMNS = `site_id, message_id, profile_id, type, event, name, properties, traits, context, user_id,
+export const EVENT_COLUMNS = `site_id, message_id, profile_id, type, event, name, properties, traits, context, user_id,
   anonymous_id, group_id, previous_id, timestamp, received_at, flags`;
 const IDS_PER_STATEMENT = 90;
 

@@ -117,3 +117,35 @@ export function guardStatement(db: D1Database, expectations: [string, number][],
     )
     .bind(jsonList(expectations), expectations.length, jsonList(hashes));
 }
+
+/** Profile columns, by the in-memory field they hold (the fields a writer may change). */
+const columns: Partial<Record<keyof Profile, [string, (p: Profile) => unknown]>> = {
+  traits: ["traits", (p) => JSON.stringify(p.traits)],
+  traitMeta: ["trait_meta", (p) => JSON.stringify(p.traitMeta)],
+  computed: ["computed", (p) => JSON.stringify(p.computed)],
+  email: ["email", (p) => p.email],
+  name: ["name", (p) => p.name],
+  identified: ["identified", (p) => (p.identified ? 1 : 0)],
+  companyId: ["company_id", (p) => p.companyId],
+  lifecycleStage: ["lifecycle_stage", (p) => p.lifecycleStage],
+  ownerId: ["owner_id", (p) => p.ownerId],
+  tags: ["tags", (p) => JSON.stringify(p.tags)],
+  mergeCount: ["merge_count", (p) => p.mergeCount],
+  firstSeenAt: ["first_seen_at", (p) => p.firstSeenAt],
+  lastSeenAt: ["last_seen_at", (p) => p.lastSeenAt],
+};
+
+/** An UPDATE of `fields` (and always `updated_at`) of a stored profile, from its in-memory state. */
+export function profileUpdateStatement(db: D1Database, p: Profile, fields: Iterable<keyof Profile>) {
+  const sets: string[] = [];
+  const values: unknown[] = [];
+  for (const field of fields) {
+    const column = columns[field];
+    if (!column) continue;
+    sets.push(`${column[0]} = ?`);
+    values.push(column[1](p));
+  }
+  sets.push("updated_at = ?");
+  values.push(p.updatedAt);
+  return db.prepare(`UPDATE profiles SET ${sets.join(", ")} WHERE id = ?`).bind(...values, p.id);
+}
