@@ -1,14 +1,14 @@
 // Tessera's browser snippet. Install:
 //   <script async src="https://HOST/s.js" data-key="WRITE_KEY"></script>
-// Optional: data-api (defaults to the script's origin), data-consent="required" (opt-in),
-// data-auto="false" (no automatic page views: neither the first nor on SPA navigation).
-// Calls made before it loads are queued by the stub (stub.js) and replayed here, in order.
-import { choose, gpc, permitted } from "./consent";
-import { context, pageInfo, version } from "./context";
-import { aid, hash, reset, sid, start, uid, user, uuid, wipe } from "./identity";
+// Optional: data-consent="required" (opt-in). The API is the script's own origin. Calls made
+// before it loads are queued by the stub (stub.js) and replayed here, in order. Budget: 2,048 B
+// gzip (test/node/snippet-size.test.ts), which is why personalization is a second script.
+import { message, pageInfo } from "./context";
+import { aid, hash, reset, start, uid, user, wipe } from "./identity";
 import { again, watch } from "./pages";
-import { personalize } from "./slots";
-import { adopt, clear, connect, flush, push } from "./transport";
+import { allowed } from "./rules";
+import { ls, set } from "./storage";
+import { adopt, clear, connect, push } from "./transport";
 import type { Fields, Msg, Props } from "./types";
 
 // What stub.js leaves behind: the calls made before the snippet loaded.
@@ -31,105 +31,94 @@ const go = () => {
   again();
 };
 
-const send = <T extends Msg["type"]>(type: T, fields: Fields<T>) => {
-  if (on)
-    push(
-      // `type` and `fields` make an Extract<Msg, {type: T}>, which TypeScript cannot see through
-      // the generic; the call sites are checked against the wire types by Fields<T>.
-      Object.assign(
-        {
-          type,
-          messageId: uuid(),
-          anonymousId: aid,
-          userId: uid || undefined,
-          timestamp: new Date().toISOString(),
-          context: context(sid(), hash),
-        },
-        fields,
-      ) as Msg,
-    );
+const send = <T extends Msg["type"]>(type: T, fields: Fields<T>) => on && push(message(type, fields));
+
+// Global Privacy Control: a binding opt-out; while it is on the snippet stores and sends nothing.
+const gpc = () => (navigator as Navigator & { globalPrivacyControl?: boolean }).globalPrivacyControl;
+
+const api = {
+  /** Records a page view; `properties` add to (or override) path, url, title, referrer, search. */
+  page: (properties: Props & { name?: string } = {}) =>
+    send("page", { name: properties.name, properties: Object.assign(pageInfo(), properties) }),
+  /** Records an event. */
+  track: (event: string, properties?: Props) => send("track", { event, properties: properties || {} }),
+  /** identify(userId?, traits?, {userHash}?); without a userId, the traits go to the current
+   * visitor. `userHash` is the site server's HMAC of the userId (identity verification): it
+   * travels as context.userHash of every message of this page while the user id stays the same,
+   * and with the personalize request. */
+  identify: (userId?: string | null, traits?: Props, options?: { userHash?: string }) => {
+    if (on) {
+      // biome-ignore lint/complexity/useOptionalChain: `?.` is lowered to a longer form for es2017
+      user(userId == null ? uid : `${userId}`, (options || {}).userHash);
+      send("identify", { traits });
+    }
+  },
+  /** Links the current user id (or anonymous id) to `newId`, which becomes the user id. */
+  alias: (newId: string) => {
+    if (on && newId != null) {
+      send("alias", { previousId: uid || aid, userId: newId });
+      user(newId);
+    }
+  },
+  /** Associates the visitor with a group (a company, an account). */
+  group: (groupId: string, traits?: Props) => send("group", { groupId, traits }),
+  /** Logout: a new anonymous id, no user id, a new session. */
+  reset: () => on && reset(),
+  /** Records the visitor's choice; a no-op under Global Privacy Control. Withdrawing consent deletes
+   * the identifiers and every unsent message. */
+  consent: (c: { analytics?: boolean } = {}) => {
+    if (!gpc()) {
+      const yes = !!c.analytics;
+      if (!yes) {
+        on = false;
+        wipe();
+        clear();
+      } else if (!on) go();
+      // Written only once a choice is made: an opt-in site must store nothing before that.
+      set("tsr_c", yes ? "1" : "0");
+    }
+  },
 };
 
 // The snippet must never break the host page: every public method swallows its errors.
-const safe =
-  <A extends unknown[]>(f: (...a: A) => void) =>
-  (...a: A) => {
+for (const k in api) {
+  const f = api[k as keyof typeof api] as (...a: unknown[]) => void;
+  (api as Record<string, unknown>)[k] = (...a: unknown[]) => {
     try {
       f(...a);
     } catch {}
   };
+}
 
-const api = {
-  version,
-  /** Records a page view; `properties` add to (or override) path, url, title, referrer, search. */
-  page: safe((properties: Props & { name?: string } = {}) =>
-    send("page", { name: properties.name, properties: Object.assign(pageInfo(), properties) }),
-  ),
-  /** Records an event. */
-  track: safe((event: string, properties?: Props) => send("track", { event, properties: properties || {} })),
-  /** identify(userId, traits?, {userHash}?) or identify(traits, {userHash}?). `userHash` is the site
-   * server's HMAC of the userId (identity verification): it travels as context.userHash of every
-   * message of this page while the user id stays the same, and with the personalize request. */
-  identify: safe((userId?: string | Props | null, traits?: Props, options?: { userHash?: string }) => {
-    if (userId && typeof userId === "object") {
-      options = traits;
-      traits = userId;
-      userId = undefined;
-    }
-    if (!on) return;
-    const { userHash } = options || {};
-    user(userId != null ? `${userId}` : uid, userHash);
-    send("identify", { traits });
-  }),
-  /** Links the current user id (or anonymous id) to `newId`, which becomes the user id. */
-  alias: safe((newId: string) => {
-    if (!on || newId == null) return;
-    send("alias", { previousId: uid || aid, userId: newId });
-    user(newId);
-  }),
-  /** Associates the visitor with a group (a company, an account). */
-  group: safe((groupId: string, traits?: Props) => send("group", { groupId, traits })),
-  /** Logout: a new anonymous id, no user id, a new session. */
-  reset: safe(() => on && reset()),
-  /** Records the visitor's choice; a no-op under Global Privacy Control. Withdrawing consent deletes
-   * the identifiers and every unsent message. */
-  consent: safe((c: { analytics?: boolean } = {}) => {
-    if (gpc()) return;
-    const yes = !!c.analytics;
-    if (!yes) {
-      on = false;
-      wipe();
-      clear();
-    } else if (!on) go();
-    choose(yes);
-  }),
-  /** Sends what is queued now. */
-  flush: safe(() => flush()),
-};
+const stub = (window.tessera || { q: [] }) as Stub;
 
-const stub = (window.tessera || {}) as Stub & { version?: string };
-
-// A second copy of the tag must not wrap history again and double every page view.
-if (!stub.version)
+// A second copy of the tag finds the API (no `q`) and stops: a second start would double every
+// page view.
+if (stub.q)
   try {
-    const s = (document.currentScript || document.querySelector("script[data-key]")) as HTMLScriptElement;
+    const s = document.currentScript as HTMLScriptElement;
     const d = s.dataset;
-    const base = d.api || new URL(s.src).origin;
-    const key = d.key || "";
+    const base = new URL(s.src).origin;
+    const key = d.key as string;
     connect(base, key);
-    if (permitted(d.consent === "required")) go();
-    for (const [m, a] of stub.q || []) {
-      const f = (api as unknown as Record<string, ((...a: unknown[]) => void) | undefined>)[m];
+    if (allowed(gpc(), ls.tsr_c, d.consent === "required")) go();
+    for (const [m, a] of stub.q) {
+      const f = (api as Record<string, ((...a: unknown[]) => void) | undefined>)[m];
       if (f) f(...a);
     }
     window.tessera = api;
-    if (d.auto !== "false") watch(api.page);
-    const fill = () => {
-      const query = new URLSearchParams({ writeKey: key, anonymousId: aid });
-      if (uid) query.set("userId", uid);
-      if (hash) query.set("userHash", hash);
-      personalize(on ? `${base}/v1/personalize?${query}` : "");
-    };
+    watch(api.page);
+    // Personalization lives in a second script, loaded only by pages that have slots (or the
+    // anti-flicker class to lift), so that /s.js stays within its byte budget. It gets the visitor
+    // on its script element (nothing when tracking is off: it then only shows the defaults).
+    const slots = () =>
+      document.querySelector("[data-tessera-slot],.tessera-loading") &&
+      document.head.append(
+        Object.assign(document.createElement("script"), {
+          src: `${base}/s/slots.js`,
+          who: on && [key, aid, uid, hash],
+        }),
+      );
     // An async script may run before the page is parsed: wait for the slots to exist.
-    document.readyState === "loading" ? addEventListener("DOMContentLoaded", fill) : fill();
+    document.readyState === "loading" ? addEventListener("DOMContentLoaded", slots) : slots();
   } catch {}

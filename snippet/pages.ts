@@ -1,38 +1,26 @@
-// Page views: the first one and every SPA navigation (History API, back/forward, hash routing).
-import { moved } from "./rules";
+// Page views: the first one and every SPA navigation (History API, back/forward, hash routes).
+//
+// The URL is polled rather than history.pushState wrapped: nothing of the host page is patched
+// (a router that kept its own reference to pushState, or another tracker wrapping it too, cannot
+// hide or double a navigation), a router's push-then-replace of one URL is one view, and the view
+// comes after the router has set the new document.title. It also costs fewer bytes.
+import { pageKey } from "./rules";
 
-let last = "";
+let last: string | undefined;
 let view: (() => void) | undefined;
-let pending = 0;
 
-// Schedules one view when the URL has moved to a new page. The view runs a tick later, once the
-// router has set document.title; navigations within that tick (push then replace) yield one view.
-const nav = (hash?: boolean) => {
-  try {
-    const u = location.href;
-    if (view && moved(last, u, hash)) {
-      last = u;
-      if (!pending)
-        pending = setTimeout(() => {
-          pending = 0;
-          (view as () => void)();
-        });
-    }
-  } catch {}
+const nav = () => {
+  const k = pageKey(location.href);
+  if (view && k !== last) {
+    last = k;
+    view();
+  }
 };
 
 /** Calls `v` for the current page and for each later one. */
 export const watch = (v: () => void) => {
   view = v;
-  for (const k of ["pushState", "replaceState"] as const) {
-    const o = history[k];
-    history[k] = function (this: History, ...a: Parameters<History["pushState"]>) {
-      o.apply(this, a);
-      nav();
-    };
-  }
-  addEventListener("popstate", () => nav());
-  addEventListener("hashchange", () => nav(true));
+  setInterval(nav, 300);
   nav();
 };
 

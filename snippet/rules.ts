@@ -6,7 +6,7 @@
 export const campaign = (search: string) => {
   let c: Record<string, string> | undefined;
   new URLSearchParams(search).forEach((v, k) => {
-    if (k.slice(0, 4) === "utm_" && k[4]) (c = c || {})[k === "utm_campaign" ? "name" : k.slice(4)] = v;
+    if (/^utm_./.test(k)) (c = c || {})[k === "utm_campaign" ? "name" : k.slice(4)] = v;
   });
   return c;
 };
@@ -14,42 +14,22 @@ export const campaign = (search: string) => {
 /** UTF-8 bytes of a value's JSON. */
 export const size = (v: unknown) => new Blob([JSON.stringify(v)]).size;
 
-/** Groups messages, in order, into batches whose JSON stays under `max` bytes. The default keeps a
- * whole request (plus `sentAt` and `writeKey`) under the 64 KB that browsers allow a keepalive
- * fetch or a beacon; the caller drops single messages over 32 KB beforehand. */
-export const split = <T>(ms: T[], max = 6e4) => {
-  const out: T[][] = [];
-  let b: T[] = [];
-  let n = max;
-  for (const m of ms) {
-    const s = size(m) + 1;
-    if ((n += s) > max) out.push((b = [])), (n = s);
-    b.push(m);
-  }
-  return out;
+/** The next batch: the oldest messages whose JSON adds up to less than 60,000 bytes, so that a
+ * request (plus `sentAt` and `writeKey`) stays under the 64 KB a keepalive fetch or a beacon may
+ * carry. Never empty while `q` is not: no queued message is over 32 KB (push drops those). */
+export const take = <T>(q: T[]) => {
+  let n = 0;
+  // n only grows, so once a message does not fit none after it does: the batch is a prefix of q.
+  return q.filter((m) => (n += size(m)) < 6e4);
 };
 
-/** Milliseconds to wait before retry `n` (1, 2, …): the server's Retry-After in seconds when the
- * response exposes it (the worker sends seconds), else 1 s doubling per attempt with jitter `r` in
- * [0, 1), so that tabs which failed together do not retry together, capped at 30 s. */
-export const backoff = (n: number, retryAfter: string | null | undefined, r = Math.random()) =>
-  +(retryAfter as string) * 1e3 || Math.min(3e4, 500 * 2 ** n * (1 + r));
+/** Milliseconds to wait before retry `n` (1, 2, …): 1 s doubling per attempt, plus jitter `r` in
+ * [0, 1) of that again so that tabs which failed together do not retry together, capped at 30 s. */
+export const backoff = (n: number, r = Math.random()) => Math.min(3e4, 500 * 2 ** n * (1 + r));
 
-/** Whether going from URL `a` to `b` is a new page view: path and query count; the hash counts only
- * for hash navigation, so routers that push and replace the same URL yield one view. */
-export const moved = (a: string, b: string, hash?: boolean) => (hash ? a !== b : a.split("#")[0] !== b.split("#")[0]);
-
-/** Domains to try for a first-party cookie, shortest first. Browsers refuse public suffixes (co.uk,
- * github.io), so the first that accepts a test cookie is the registrable domain. IP addresses and
- * single-label hosts (localhost) get none: the cookie stays host-only. */
-export const domains = (host: string) =>
-  /^[\d.]+$|:/.test(host)
-    ? []
-    : host
-        .split(".")
-        .map((_, i, p) => p.slice(i).join("."))
-        .reverse()
-        .slice(1);
+/** What identifies a page view in a URL: all of it but an anchor. A hash that is a route (#/cart,
+ * #!/cart) counts; one that is an anchor in the page (#pricing) does not. */
+export const pageKey = (url: string) => url.replace(/#(?![!/]).*/, "");
 
 /** A session as stored: its id and the time of its last activity. */
 export type Session = [id: string, last: number];
@@ -63,5 +43,5 @@ export const session = (s: Session | null | undefined, now: number, fresh: () =>
 
 /** Whether tracking may run: never under Global Privacy Control (a binding opt-out), else the
  * visitor's recorded choice ("1" or "0"), else the site's mode (opt-in when consent is required). */
-export const allowed = (gpc: boolean, choice: string | null | undefined, required: boolean) =>
+export const allowed = (gpc: boolean | undefined, choice: string | null | undefined, required: boolean) =>
   !gpc && (choice ? choice === "1" : !required);

@@ -1,41 +1,58 @@
-// Personalization: fills the page's [data-tessera-slot] elements, then lifts the anti-flicker class.
+// Personalization, served as /s/slots.js and loaded by /s.js only on pages that have
+// [data-tessera-slot] elements (or the anti-flicker class): it fills the slots from
+// /v1/personalize, then lifts the anti-flicker class. Kept out of /s.js for its byte budget.
 
-type Slots = Record<string, { content: unknown; variant?: string }>;
+type Slot = { content?: unknown; variant?: string };
 
-/** Asks the personalize endpoint `url` (with its query; "" skips the request) for the page's slots
- * and fills them. The `tessera-loading` class, which the site's own CSS may use to hide slots until
- * then, is removed once the answer is in or after 1 s, whichever comes first; a later answer is
- * ignored so that content never changes under the visitor's eyes. */
-export const personalize = (url: string) => {
-  const els = [...document.querySelectorAll<HTMLElement>("[data-tessera-slot]")];
+/** What /s.js puts on this script element: [writeKey, anonymousId, userId, userHash], or false
+ * when tracking is off (Global Privacy Control, no consent): then no request, only the defaults. */
+type Who = [key: string, anonymousId: string, userId: string, userHash?: string] | false;
+
+const L = "tessera-loading";
+
+/** Asks `${api}/v1/personalize` for the page's slots as visitor `who` and fills them. The
+ * `tessera-loading` class, which the site's CSS may use to hide slots until then, is removed once
+ * the answer is in or after 1 s, whichever comes first; a later answer is ignored so that content
+ * never changes under the visitor's eyes. */
+export const personalize = (api: string, who: Who | undefined) => {
+  let els = [...document.querySelectorAll<HTMLElement>("[data-tessera-slot]")];
   const show = () => {
-    // Also marks any answer still to come as too late.
-    url = "";
-    for (const e of [document.documentElement, ...els]) e.classList.remove("tessera-loading");
+    // Also empties the list a late answer would fill.
+    els = [];
+    for (const e of document.querySelectorAll(`.${L}`)) e.classList.remove(L);
   };
-  setTimeout(show, url && els.length ? 1e3 : 0);
-  if (url && els.length)
-    fetch(`${url}&slots=${encodeURIComponent(els.map((e) => e.dataset.tesseraSlot).join())}`, { credentials: "omit" })
+  if (who && els[0]) {
+    setTimeout(show, 1e3);
+    const query = new URLSearchParams({
+      writeKey: who[0],
+      anonymousId: who[1],
+      // The server reads empty values as absent.
+      userId: who[2],
+      userHash: who[3] || "",
+      // Slot names need no encoding: the server accepts only [a-z0-9_-].
+      slots: els.map((e) => e.dataset.tesseraSlot).join(),
+    });
+    fetch(`${api}/v1/personalize?${query}`)
       .then((r) => r.json())
-      .then((d: { slots: Slots }) => {
+      .then((d: { slots: Record<string, Slot> }) => {
         for (const e of els) {
-          const n = e.dataset.tesseraSlot as string;
-          // A slot without content, or a name like "constructor" that finds Object's, keeps its HTML.
-          const s = url && d.slots[n];
+          // A name like "constructor" finds Object's own property, which has no content.
+          const s = d.slots[e.dataset.tesseraSlot as string];
+          const c = s?.content;
           // Slot content is HTML written by the site's own marketers in the Tessera dashboard, never
           // by visitors, so it is trusted like the rest of the site's markup. Structured content is
-          // handed to the site's code instead.
-          if (s && s.content != null)
-            typeof s.content === "string"
-              ? (e.innerHTML = s.content)
-              : e.dispatchEvent(
-                  new CustomEvent("tessera:slot", {
-                    detail: { slot: n, content: s.content, variant: s.variant },
-                    bubbles: true,
-                  }),
-                );
+          // handed to the site's code instead, as the detail ({content, variant}) of a bubbling
+          // `tessera:slot` event on the element.
+          typeof c === "string"
+            ? (e.innerHTML = c)
+            : c && e.dispatchEvent(new CustomEvent("tessera:slot", { detail: s, bubbles: true }));
         }
       })
-      .catch(() => {})
-      .then(show);
+      .then(show, show);
+  } else show();
 };
+
+try {
+  const s = document.currentScript as HTMLScriptElement & { who?: Who };
+  personalize(new URL(s.src).origin, s.who);
+} catch {}

@@ -1,72 +1,50 @@
-// First-party storage: localStorage (memory where the browser denies it) and cookies on the
-// registrable domain.
-import { domains } from "./rules";
+// First-party storage: localStorage (a plain object where the browser denies it) and the
+// anonymous-id cookie on the registrable domain.
 
-// Every write is mirrored here, so that a page whose storage is blocked, full or read-only (Safari's
-// old private mode) keeps its identifiers and session for as long as it lives.
-const mem: Record<string, string | undefined> = {};
+/** localStorage, read and written through named properties (they minify smaller than getItem). */
+export let ls: Record<string, string | undefined> = {};
+try {
+  ls = localStorage as unknown as typeof ls;
+} catch {}
 
-// Storage is read through named properties, which minify smaller than getItem/setItem.
-const ls = () => {
+/** Writes a key; without `v`, empties it (what is left holds no identifier). A full or read-only
+ * storage loses the write: the page keeps what matters (the ids) in memory, and tracking goes on. */
+export const set = (k: string, v = "") => {
   try {
-    return localStorage as unknown as typeof mem;
-  } catch {
-    return mem;
-  }
-};
-
-/** Reads a key. */
-export const get = (k: string) => {
-  const v = ls()[k];
-  return v != null ? v : mem[k];
-};
-
-/** Writes a key, or removes it when `v` is absent. */
-export const set = (k: string, v?: string) => {
-  mem[k] = v;
-  try {
-    v == null ? delete ls()[k] : (ls()[k] = v);
+    ls[k] = v;
   } catch {}
 };
 
 /** Reads JSON this snippet stored under `k`; undefined when absent or unreadable. */
 export const load = <T>(k: string): T | undefined => {
   try {
-    return JSON.parse(get(k) as string);
+    return JSON.parse(ls[k] as string);
   } catch {}
 };
 
-/** Reads a cookie. */
-export const cookie = (k: string) => {
-  const m = document.cookie.match(`(?:^|; )${k}=([^;]*)`);
-  return m ? m[1] : undefined;
-};
+/** Reads the anonymous-id cookie. */
+export const cookie = () => (document.cookie.match(/(^|; )tsr_aid=([^;]*)/) || [])[2];
 
-// The cookie domain, found once per page; "" means host-only.
+// The cookie's domain, found once per page by probing; "" means host-only (browsers ignore an
+// empty Domain attribute).
 let dom: string | undefined;
 
-const put = (k: string, v: string, age: number, d = dom) => {
+// One year; "" deletes the cookie. Not `Secure`: the id is no credential (like analytics
+// cookies generally), and the attribute would cost bytes in every page's script.
+const put = (v: string, d = dom) => {
   // biome-ignore lint/suspicious/noDocumentCookie: the Cookie Store API is missing from Firefox and older Safari
-  document.cookie = `${k}=${v};path=/;max-age=${age};samesite=lax${d ? `;domain=${d}` : ""}${
-    location.protocol === "https:" ? ";secure" : ""
-  }`;
+  document.cookie = `tsr_aid=${v};path=/;max-age=${v ? 31536e3 : 0};samesite=lax;domain=${d}`;
 };
 
-/** Writes a cookie for `age` seconds (0 deletes it) on the registrable domain, so that every
- * subdomain of the site shares it. */
-export const setCookie = (k: string, v: string, age: number) => {
-  if (dom == null) {
-    dom = "";
-    // A probe with a fresh value, so that an older cookie of the same name cannot pass for it; it
-    // expires by itself a second later.
-    const t = `${Math.random()}`;
-    for (const d of domains(location.hostname)) {
-      put("tsr_t", t, 1, d);
-      if (cookie("tsr_t") === t) {
-        dom = d;
-        break;
-      }
-    }
-  }
-  put(k, v, age);
+/** Writes the anonymous-id cookie (or deletes it when `v` is "") on the registrable domain, so
+ * that every subdomain of the site shares it. */
+export const setCookie = (v: string) => {
+  // Browsers refuse a cookie on a public suffix (com, co.uk, github.io), so the shortest domain
+  // that takes a probe is the registrable one. The probe's value is fresh, so an older cookie of
+  // the same name cannot pass for it, and the real write below replaces it. IP addresses and
+  // localhost take none: dom ends as "" (host-only).
+  if (dom == null)
+    for (let p = location.hostname.split("."), i = p.length, t = `${Math.random()}`; i--; dom = "")
+      if ((put(t, (dom = p.slice(i).join("."))), document.cookie.includes(t))) break;
+  put(v);
 };

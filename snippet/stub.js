@@ -4,4 +4,4 @@
 // biome-ignore format: pasted into pages as one line
 // biome-ignore lint/complexity/useArrowFunction: ES5
 // biome-ignore lint/complexity/noArguments: ES5 has no rest parameters
-(function(t){t=window.tessera=window.tessera||{q:[]};"page track identify alias group reset consent flush".split(" ").forEach(function(m){t[m]=t[m]||function(){t.q.push([m,[].slice.call(arguments)])}})})();
+(function(t){t=window.tessera=window.tessera||{q:[]};"page track identify alias group reset consent".split(" ").forEach(function(m){t[m]=t[m]||function(){t.q.push([m,[].slice.call(arguments)])}})})();

@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     root: new URL("../..", import.meta.url).pathname,
-    include: ["test/browser/**/*.test.ts"],
+    include: ["test/browser/**/*.test.ts", "test/node/**/*.test.ts"],
     environment: "node",
     globalSetup: ["test/browser/global-setup.ts"],
     testTimeout: 60_000,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { allowed, backoff, campaign, domains, moved, type Session, session, size, split } from "../../snippet/rules";
+import { allowed, backoff, campaign, pageKey, type Session, session, size, take } from "../../snippet/rules";
 import type { Msg } from "../../snippet/types";
 
 type Track = Extract<Msg, { type: "track" }>;
@@ -55,28 +55,37 @@ describe("campaign", () => {
   });
 });
 
-describe("split", () => {
+describe("take", () => {
   it("sends no batch when nothing is queued", () => {
-    expect(split([])).toEqual([]);
+    expect(take([])).toEqual([]);
   });
 
   it("keeps small messages together, in order", () => {
     const ms = [makeMessage(), makeMessage(), makeMessage()];
-    expect(split(ms)).toEqual([ms]);
+    expect(take(ms)).toEqual(ms);
   });
 
-  it("starts a new batch before one would go over the limit", () => {
+  it("takes the oldest messages that fit and leaves the rest for the next request", () => {
     const ms = [makeMessage({}, 20_000), makeMessage({}, 20_000), makeMessage({}, 20_000), makeMessage({}, 20_000)];
-    const batches = split(ms);
-    expect(batches.map((b) => b.length)).toEqual([2, 2]);
-    expect(batches.flat()).toEqual(ms);
+    expect(take(ms)).toEqual(ms.slice(0, 2));
   });
 
   it("keeps every request body under the 64 KB a keepalive fetch or a beacon may carry", () => {
-    const ms = Array.from({ length: 200 }, (_, i) => makeMessage({}, (i * 7919) % 31_000));
-    const batches = split(ms);
-    expect(batches.flat()).toEqual(ms);
-    for (const b of batches) expect(new Blob([body(b)]).size).toBeLessThan(65_536);
+    let queue = Array.from({ length: 200 }, (_, i) => makeMessage({}, (i * 7919) % 31_000));
+    const sent: Msg[] = [];
+    while (queue.length) {
+      const batch = take(queue);
+      expect(batch.length).toBeGreaterThan(0);
+      expect(new Blob([body(batch)]).size).toBeLessThan(65_536);
+      sent.push(...batch);
+      queue = queue.slice(batch.length);
+    }
+    expect(sent).toHaveLength(200);
+  });
+
+  it("stops at the first message that does not fit, so a batch never skips one", () => {
+    const [a, big, b] = [makeMessage({}, 30_000), makeMessage({}, 31_000), makeMessage()];
+    expect(take([a, big, b])).toEqual([a]);
   });
 
   it("counts UTF-8 bytes, not characters", () => {
@@ -84,87 +93,38 @@ describe("split", () => {
     expect(size(m)).toBe(new TextEncoder().encode(JSON.stringify(m)).length);
     expect(size(m)).toBeGreaterThan(JSON.stringify(m).length);
   });
-
-  it("gives a message over the limit a batch of its own", () => {
-    const [a, big, b] = [makeMessage(), makeMessage({}, 500), makeMessage()];
-    expect(split([a, big, b], 400)).toEqual([[a], [big], [b]]);
-  });
 });
 
 describe("backoff", () => {
   it("waits 1 s, then 2 s, then 4 s without jitter", () => {
-    expect([1, 2, 3].map((n) => backoff(n, null, 0))).toEqual([1000, 2000, 4000]);
+    expect([1, 2, 3].map((n) => backoff(n, 0))).toEqual([1000, 2000, 4000]);
   });
 
   it("adds less than the base delay again as jitter", () => {
-    expect(backoff(2, null, 0.999)).toBeGreaterThan(2000);
-    expect(backoff(2, null, 0.999)).toBeLessThan(4000);
+    expect(backoff(2, 0.999)).toBeGreaterThan(2000);
+    expect(backoff(2, 0.999)).toBeLessThan(4000);
   });
 
-  it("never waits more than 30 s on its own", () => {
-    expect(backoff(10, null, 0.5)).toBe(30_000);
-  });
-
-  it("waits as long as Retry-After says, in seconds", () => {
-    expect(backoff(1, "7", 0)).toBe(7000);
-    expect(backoff(4, "120", 0)).toBe(120_000);
-  });
-
-  it("falls back to doubling when Retry-After is absent, zero or not in seconds", () => {
-    for (const header of [null, undefined, "0", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"]) {
-      expect(backoff(1, header, 0)).toBe(1000);
-    }
+  it("never waits more than 30 s, however many attempts failed", () => {
+    expect(backoff(10, 0.5)).toBe(30_000);
+    expect(backoff(1_000, 0.5)).toBe(30_000);
   });
 });
 
-describe("moved", () => {
-  const home = "https://shop.example/";
-
-  it("counts the first page of the visit", () => {
-    expect(moved("", home)).toBe(true);
+describe("pageKey", () => {
+  it("tells pages apart by path and query", () => {
+    expect(pageKey("https://shop.example/cart")).not.toBe(pageKey("https://shop.example/"));
+    expect(pageKey("https://shop.example/search?q=a")).not.toBe(pageKey("https://shop.example/search?q=b"));
   });
 
-  it("counts a new path or a new query", () => {
-    expect(moved(home, "https://shop.example/cart")).toBe(true);
-    expect(moved("https://shop.example/search?q=a", "https://shop.example/search?q=b")).toBe(true);
+  it("ignores an anchor within the page", () => {
+    expect(pageKey("https://shop.example/docs#usage")).toBe(pageKey("https://shop.example/docs#intro"));
+    expect(pageKey("https://shop.example/docs#usage")).toBe("https://shop.example/docs");
   });
 
-  it("counts a router's push and replace of the same URL once", () => {
-    const cart = "https://shop.example/cart";
-    expect(moved(home, cart)).toBe(true);
-    expect(moved(cart, cart)).toBe(false);
-  });
-
-  it("ignores a hash change on History API navigation", () => {
-    expect(moved("https://shop.example/docs#intro", "https://shop.example/docs#usage")).toBe(false);
-    expect(moved("https://shop.example/docs", "https://shop.example/docs#usage")).toBe(false);
-  });
-
-  it("counts a hash change on hash navigation, but not the same hash twice", () => {
-    expect(moved("https://shop.example/#/cart", "https://shop.example/#/checkout", true)).toBe(true);
-    expect(moved("https://shop.example/#/cart", "https://shop.example/#/cart", true)).toBe(false);
-  });
-});
-
-describe("domains", () => {
-  it("tries the public suffix first, then each longer domain up to the host", () => {
-    expect(domains("www.shop.example.co.uk")).toEqual([
-      "co.uk",
-      "example.co.uk",
-      "shop.example.co.uk",
-      "www.shop.example.co.uk",
-    ]);
-  });
-
-  it("tries the registrable domain of a subdomain before the subdomain", () => {
-    expect(domains("app.example.com")).toEqual(["example.com", "app.example.com"]);
-    expect(domains("example.com")).toEqual(["example.com"]);
-  });
-
-  it("leaves the cookie host-only on localhost and IP addresses", () => {
-    for (const host of ["localhost", "127.0.0.1", "192.168.1.20", "[::1]", "[2001:db8::1]"]) {
-      expect(domains(host)).toEqual([]);
-    }
+  it("counts a hash route as a page of its own", () => {
+    expect(pageKey("https://shop.example/#/cart")).not.toBe(pageKey("https://shop.example/#/checkout"));
+    expect(pageKey("https://shop.example/#!/cart")).toBe("https://shop.example/#!/cart");
   });
 });
 

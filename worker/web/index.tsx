@@ -6,7 +6,7 @@ import { type Context, Hono } from "hono";
 import { getCookie } from "hono/cookie";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "../env";
-import { type Asset, dashboardJs, snippet } from "../generated/assets";
+import { type Asset, dashboardJs, slotsJs, snippet } from "../generated/assets";
 import { DashboardShell } from "./dashboard";
 import { DemoPage } from "./demo";
 import { dashboardCss } from "./styles";
@@ -52,6 +52,8 @@ const dashboardHeaders = secureHeaders({
 export const web = new Hono<AppEnv>()
   // A day of caching, then revalidation by ETag: site owners get fixes within a day.
   .get("/s.js", serveAsset(snippet, "public, max-age=86400, stale-while-revalidate=604800"))
+  // Personalization, which s.js loads on pages with slots (kept out of s.js for its byte budget).
+  .get("/s/slots.js", serveAsset(slotsJs, "public, max-age=86400, stale-while-revalidate=604800"))
   .get("/demo", (c) => {
     // The demo shop exists only where a demo write key is configured (local development).
     if (!c.env.DEMO_WRITE_KEY) return c.notFound();
