@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { SITE_AND_VISITOR_SQL, VISITOR_SQL } from "../../worker/personalize/decide";
+import { PROXY_HOST_SQL } from "../../worker/personalize/hosts";
 import { STATS_SQL } from "../../worker/personalize/stats";
 
 const TABLES = /^SCAN (sites|identities|profiles|memberships|segments|events|slots)\b/;
@@ -25,6 +26,12 @@ describe("query plans", () => {
   it("resolves a proxied visitor with index lookups only", async () => {
     const steps = await plan(VISITOR_SQL, ["user", "anon"]);
     expect(steps.filter((s) => TABLES.test(s))).toEqual([]);
+  });
+
+  it("classifies a request's hostname through the unique proxy-host index", async () => {
+    const steps = await plan(PROXY_HOST_SQL, ["www.shop.example"]);
+    expect(steps.filter((s) => TABLES.test(s))).toEqual([]);
+    expect(steps.join("\n")).toContain("sites_proxy_host_uq");
   });
 
   it("reads a slot's exposures through the partial exposure index", async () => {

@@ -1,6 +1,7 @@
 /**
  * Edge personalization: the slots admin API (`/api/slots`), the public decision API
- * (`/v1/personalize`, write key) and the HTML-rewriting proxy (`/p/:siteId/*`).
+ * (`/v1/personalize`, write key) and the HTML-rewriting proxy (on a site's `proxyHost`; locally
+ * also `/p/:siteId/*`).
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -13,6 +14,7 @@ import { jsonBody, params, query } from "../lib/validate";
 import { decideSlot, profileVisitor } from "./decide";
 import { personalize, personalizeResponseSchema } from "./edge";
 import { recordExposures } from "./exposures";
+import { proxyHostRouter } from "./hosts";
 import { executionCtx, proxyApp } from "./proxy";
 import { deleteSlot, getSlot, listSlots, saveSlot, slotInput, slotJson, slotKey, slotSchema } from "./slots";
 import { DAY_MS, DEFAULT_STATS_DAYS, MAX_STATS_DAYS, slotStats, slotStatsSchema } from "./stats";
@@ -20,6 +22,7 @@ import { DAY_MS, DEFAULT_STATS_DAYS, MAX_STATS_DAYS, slotStats, slotStatsSchema 
 export { decideSlot, holdoutBucket, profileVisitor, resolveSiteVisitor, resolveVisitor } from "./decide";
 export { personalize } from "./edge";
 export { EXPOSURE_EVENT, exposureBatch } from "./exposures";
+export { HostCache, PROXY_HOST_TTL_MS, proxyHostRouter, proxyHostSchema, proxyHosts, requestHost } from "./hosts";
 export { proxyApp } from "./proxy";
 export { getSlot, listSlots, slotCache } from "./slots";
 export { slotStats } from "./stats";
@@ -183,8 +186,11 @@ export const personalizeApi = new Hono<AppEnv>()
     },
   );
 
-/** `/p/:siteId/*`: the rewriting proxy with the runtime's fetch. */
+/** `/p/:siteId/*`: the rewriting proxy with the runtime's fetch (404 unless `ALLOW_PATH_PROXY` is "true"). */
 export const proxy = proxyApp();
+
+/** The app's first middleware: requests to a site's `proxyHost` are that site's, in full. */
+export const proxyHost = proxyHostRouter();
 
 describe({
   method: "get",

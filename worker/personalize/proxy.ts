@@ -1,7 +1,8 @@
 /**
- * Edge rewriting: `/p/:siteId/*` proxies the site's `originUrl` and streams HTML through
- * HTMLRewriter, filling each `[data-tessera-slot]` element with the visitor's variant before the
- * page reaches the browser (no flicker, no JavaScript needed).
+ * Edge rewriting: proxies a site's `originUrl` and streams HTML through HTMLRewriter, filling each
+ * `[data-tessera-slot]` element with the visitor's variant before the page reaches the browser
+ * (no flicker, no JavaScript needed). Two ways in: the site's own `proxyHost` (production,
+ * personalize/hosts.ts) and `/p/:siteId/*` (local development only, behind `ALLOW_PATH_PROXY`).
  */
 import { type Context, Hono } from "hono";
 import { routePath } from "hono/route";
@@ -121,8 +122,7 @@ async function originOf(d1: D1Database, siteId: string, now: number): Promise<st
       1_000,
     );
     const originUrl = row?.origin_url ?? null;
-    if (siteOrigins.size >= 1_000) siteOrigins.clear();
-    siteOrigins.set(siteId, { originUrl, at: now });
+    rememberOrigin(siteId, originUrl, now);
     return originUrl;
   } catch (err) {
     if (cached) return cached.originUrl;
@@ -130,9 +130,17 @@ async function originOf(d1: D1Database, siteId: string, now: number): Promise<st
   }
 }
 
+/** Remembers a site's origin read elsewhere (the proxy-host lookup reads it in the same row). */
+export function rememberOrigin(siteId: string, originUrl: string | null, now: number): void {
+  if (siteOrigins.size >= 1_000) siteOrigins.clear();
+  siteOrigins.set(siteId, { originUrl, at: now });
+}
+
 function forwardHeaders(req: Request, url: URL): Headers {
   const headers = withoutHopByHop(req.headers);
   headers.delete("host");
+  // Credentials meant for Tessera (an admin bearer token) must never reach a customer's origin.
+  headers.delete("authorization");
   const cookie = headers.get("cookie");
   if (cookie) {
     // On the Worker's own hostname the dashboard session shares the cookie jar: the origin must never see it.
@@ -158,139 +166,166 @@ function isHtml(res: Response): boolean {
   return /^\s*text\/html\b/i.test(res.headers.get("content-type") ?? "");
 }
 
+type FetchOrigin = (input: Request | string | URL, init?: RequestInit) => Promise<Response>;
+
 export interface ProxyOptions {
   /** Fetches from the origin (injectable for tests); the default is the runtime's `fetch`. */
-  fetchOrigin?: (input: Request | string | URL, init?: RequestInit) => Promise<Response>;
+  fetchOrigin?: FetchOrigin;
 }
 
-/** The proxy sub-app, mounted at `/p`. */
+const runtimeFetch: FetchOrigin = (input, init) => fetch(input, init);
+
+/**
+ * The path form, mounted at `/p`: `/p/<siteId>/<path>`. It serves the customer's page on the
+ * Worker's own origin, next to the dashboard and the admin API, where the page's scripts could use
+ * a signed-in user's session; so it exists only where `ALLOW_PATH_PROXY` is "true" (local
+ * development), and production uses the site's `proxyHost`.
+ */
 export function proxyApp(options: ProxyOptions = {}) {
-  const fetchOrigin = options.fetchOrigin ?? ((input, init) => fetch(input, init));
+  const fetchOrigin = options.fetchOrigin ?? runtimeFetch;
 
-  return new Hono<AppEnv>().all("/:siteId/*", handle).all("/:siteId", handle);
+  return new Hono<AppEnv>()
+    .use(async (c, next) => {
+      if (c.env.ALLOW_PATH_PROXY !== "true") throw new ApiError("not_found", "No such route");
+      await next();
+    })
+    .all("/:siteId/*", handle)
+    .all("/:siteId", handle);
 
-  async function handle(c: Context<AppEnv>): Promise<Response> {
+  function handle(c: Context<AppEnv>): Promise<Response> {
     const parsedId = siteIdParam.safeParse(c.req.param("siteId"));
     if (!parsedId.success) throw new ApiError("not_found", "No such site");
-    const siteId = parsedId.data;
-    const now = Date.now();
-    const originUrl = await originOf(c.env.DB, siteId, now).catch(() => {
-      throw new ApiError("unavailable", "Site lookup failed", { headers: { "Retry-After": "5" } });
-    });
-    if (!originUrl) throw new ApiError("not_found", "No such site, or it has no originUrl");
-
-    const requestUrl = new URL(c.req.url);
     // The proxy prefix (`/p/<siteId>`) is the request path up to the `:siteId` segment of the
     // matched route, wherever the sub-app is mounted.
     const throughSiteId = routePath(c).split("/").indexOf(":siteId") + 1;
-    const prefix = requestUrl.pathname.split("/").slice(0, throughSiteId).join("/");
-    const target = upstreamUrl(originUrl, requestUrl.pathname.slice(prefix.length) || "/", requestUrl.search);
-    const method = c.req.method;
-    const headers = forwardHeaders(c.req.raw, requestUrl);
-    // Other methods (forms, APIs of the site) pass through unchanged: only pages are personalized.
-    const pageRequest = method === "GET" || method === "HEAD";
+    const prefix = new URL(c.req.url).pathname.split("/").slice(0, throughSiteId).join("/");
+    return proxySite(c, parsedId.data, prefix, fetchOrigin);
+  }
+}
 
-    const existing = readCookie(c.req.header("cookie"), VISITOR_COOKIE);
-    const anonymousId = existing && cookieValue.test(existing) ? existing : null;
-    // Started now, so that the visitor's one D1 read overlaps the origin's response time.
-    // null: the lookup failed, and slots fall back to their defaults (as /v1/personalize does).
-    const visitorPromise: Promise<Visitor | null> =
-      method === "GET" && anonymousId
-        ? withDeadline(resolveVisitor(c.env.DB, { userId: null, anonymousId }), DECISION_DEADLINE_MS).catch(() => null)
-        : Promise.resolve(UNKNOWN_VISITOR);
+/**
+ * Proxies one request to a site's origin. `prefix` is the part of the request path that names the
+ * proxy (`/p/<siteId>`; empty on the site's proxy host, where every path is the origin's).
+ */
+export async function proxySite(
+  c: Context<AppEnv>,
+  siteId: string,
+  prefix: string,
+  fetchOrigin: FetchOrigin = runtimeFetch,
+): Promise<Response> {
+  const now = Date.now();
+  const originUrl = await originOf(c.env.DB, siteId, now).catch(() => {
+    throw new ApiError("unavailable", "Site lookup failed", { headers: { "Retry-After": "5" } });
+  });
+  if (!originUrl) throw new ApiError("not_found", "No such site, or it has no originUrl");
 
-    let upstream: Response;
-    try {
-      upstream = await fetchOrigin(target.toString(), {
-        method,
-        headers,
-        body: pageRequest ? undefined : c.req.raw.body,
-        redirect: "manual",
-      });
-    } catch {
-      throw new ApiError("unavailable", "The origin did not answer", { headers: { "Retry-After": "5" } });
-    }
+  const requestUrl = new URL(c.req.url);
+  const target = upstreamUrl(originUrl, requestUrl.pathname.slice(prefix.length) || "/", requestUrl.search);
+  const method = c.req.method;
+  const headers = forwardHeaders(c.req.raw, requestUrl);
+  // Other methods (forms, APIs of the site) pass through unchanged: only pages are personalized.
+  const pageRequest = method === "GET" || method === "HEAD";
 
-    const outHeaders = responseHeaders(upstream);
-    const location = outHeaders.get("location");
-    if (location) outHeaders.set("location", proxiedLocation(location, target, originUrl, prefix));
+  const existing = readCookie(c.req.header("cookie"), VISITOR_COOKIE);
+  const anonymousId = existing && cookieValue.test(existing) ? existing : null;
+  // Started now, so that the visitor's one D1 read overlaps the origin's response time.
+  // null: the lookup failed, and slots fall back to their defaults (as /v1/personalize does).
+  const visitorPromise: Promise<Visitor | null> =
+    method === "GET" && anonymousId
+      ? withDeadline(resolveVisitor(c.env.DB, { userId: null, anonymousId }), DECISION_DEADLINE_MS).catch(() => null)
+      : Promise.resolve(UNKNOWN_VISITOR);
 
-    if (!pageRequest || !isHtml(upstream) || method === "HEAD" || upstream.body === null) {
-      return new Response(upstream.body, {
-        status: upstream.status,
-        statusText: upstream.statusText,
-        headers: outHeaders,
-      });
-    }
+  let upstream: Response;
+  try {
+    upstream = await fetchOrigin(target.toString(), {
+      method,
+      headers,
+      body: pageRequest ? undefined : c.req.raw.body,
+      redirect: "manual",
+    });
+  } catch {
+    throw new ApiError("unavailable", "The origin did not answer", { headers: { "Retry-After": "5" } });
+  }
 
-    const visitorId = anonymousId ?? crypto.randomUUID();
-    if (!anonymousId) {
-      const secure = requestUrl.protocol === "https:" ? "; Secure" : "";
-      outHeaders.append(
-        "set-cookie",
-        `${VISITOR_COOKIE}=${visitorId}; Path=/; Max-Age=${VISITOR_COOKIE_MAX_AGE}; SameSite=Lax${secure}`,
-      );
-    }
-    // The page now depends on who asks: no shared cache may keep it, and its length changes.
-    outHeaders.set("cache-control", "private, no-store");
-    for (const name of ["content-length", "etag", "last-modified"]) outHeaders.delete(name);
+  const outHeaders = responseHeaders(upstream);
+  const location = outHeaders.get("location");
+  if (location) outHeaders.set("location", proxiedLocation(location, target, originUrl, prefix));
 
-    // Per slot key: the decision (null: leave the origin's markup) and whether it counts as an exposure.
-    const decided = new Map<string, { decision: Decision | null; exposed: boolean }>();
+  if (!pageRequest || !isHtml(upstream) || method === "HEAD" || upstream.body === null) {
+    return new Response(upstream.body, {
+      status: upstream.status,
+      statusText: upstream.statusText,
+      headers: outHeaders,
+    });
+  }
 
-    const decide = async (key: string): Promise<Decision | null> => {
-      const known = decided.get(key);
-      if (known) return known.decision;
-      let outcome: { decision: Decision | null; exposed: boolean } = { decision: null, exposed: false };
-      try {
-        const slot = (await withDeadline(slotCache.get(c.env.DB, [key], now), DECISION_DEADLINE_MS)).get(key);
-        const visitor = slot ? await visitorPromise : null;
-        if (slot) {
-          outcome = visitor
-            ? { decision: decideSlot(slot, visitor, now), exposed: true }
-            : { decision: defaultDecision(slot), exposed: false };
-        }
-      } catch {
-        // Fail open: the element keeps the origin's own markup.
-      }
-      decided.set(key, outcome);
-      return outcome.decision;
-    };
-
-    const rewriter = new HTMLRewriter()
-      .on("[data-tessera-slot]", {
-        async element(el) {
-          const key = slotKey.safeParse(el.getAttribute("data-tessera-slot"));
-          if (!key.success) return;
-          const decision = await decide(key.data);
-          if (!decision) return;
-          if (typeof decision.content === "string") el.setInnerContent(decision.content, { html: true });
-          else el.setAttribute("data-tessera-content", JSON.stringify(decision.content));
-          el.setAttribute("data-tessera-variant", decision.variant);
-        },
-      })
-      .onDocument({
-        end() {
-          const shown = [...decided].flatMap(([slot, { decision, exposed }]) =>
-            decision && exposed ? [{ slot, decision }] : [],
-          );
-          if (shown.length === 0) return;
-          recordExposures(c.env.EVENTS, executionCtx(c), {
-            siteId,
-            anonymousId: visitorId,
-            userId: null,
-            verified: false,
-            decisions: shown,
-            now,
-            source: "proxy",
-          });
-        },
-      });
-
-    return rewriter.transform(
-      new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: outHeaders }),
+  const visitorId = anonymousId ?? crypto.randomUUID();
+  if (!anonymousId) {
+    const secure = requestUrl.protocol === "https:" ? "; Secure" : "";
+    outHeaders.append(
+      "set-cookie",
+      `${VISITOR_COOKIE}=${visitorId}; Path=/; Max-Age=${VISITOR_COOKIE_MAX_AGE}; SameSite=Lax${secure}`,
     );
   }
+  // The page now depends on who asks: no shared cache may keep it, and its length changes.
+  outHeaders.set("cache-control", "private, no-store");
+  for (const name of ["content-length", "etag", "last-modified"]) outHeaders.delete(name);
+
+  // Per slot key: the decision (null: leave the origin's markup) and whether it counts as an exposure.
+  const decided = new Map<string, { decision: Decision | null; exposed: boolean }>();
+
+  const decide = async (key: string): Promise<Decision | null> => {
+    const known = decided.get(key);
+    if (known) return known.decision;
+    let outcome: { decision: Decision | null; exposed: boolean } = { decision: null, exposed: false };
+    try {
+      const slot = (await withDeadline(slotCache.get(c.env.DB, [key], now), DECISION_DEADLINE_MS)).get(key);
+      const visitor = slot ? await visitorPromise : null;
+      if (slot) {
+        outcome = visitor
+          ? { decision: decideSlot(slot, visitor, now), exposed: true }
+          : { decision: defaultDecision(slot), exposed: false };
+      }
+    } catch {
+      // Fail open: the element keeps the origin's own markup.
+    }
+    decided.set(key, outcome);
+    return outcome.decision;
+  };
+
+  const rewriter = new HTMLRewriter()
+    .on("[data-tessera-slot]", {
+      async element(el) {
+        const key = slotKey.safeParse(el.getAttribute("data-tessera-slot"));
+        if (!key.success) return;
+        const decision = await decide(key.data);
+        if (!decision) return;
+        if (typeof decision.content === "string") el.setInnerContent(decision.content, { html: true });
+        else el.setAttribute("data-tessera-content", JSON.stringify(decision.content));
+        el.setAttribute("data-tessera-variant", decision.variant);
+      },
+    })
+    .onDocument({
+      end() {
+        const shown = [...decided].flatMap(([slot, { decision, exposed }]) =>
+          decision && exposed ? [{ slot, decision }] : [],
+        );
+        if (shown.length === 0) return;
+        recordExposures(c.env.EVENTS, executionCtx(c), {
+          siteId,
+          anonymousId: visitorId,
+          userId: null,
+          verified: false,
+          decisions: shown,
+          now,
+          source: "proxy",
+        });
+      },
+    });
+
+  return rewriter.transform(
+    new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: outHeaders }),
+  );
 }
 
 /** What exposures need from the request's ExecutionContext. */

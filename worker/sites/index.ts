@@ -2,7 +2,7 @@
  * Sites (sources): each has a public write key that can only send events and ask for
  * personalization decisions.
  */
-import { eq } from "drizzle-orm";
+import { and, eq, ne } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { requireRole } from "../auth";
@@ -13,6 +13,7 @@ import { ApiError } from "../lib/errors";
 import { newId, randomToken } from "../lib/ids";
 import { describe } from "../lib/openapi";
 import { idParam, jsonBody, params } from "../lib/validate";
+import { proxyHostSchema, proxyHosts, requestHost } from "../personalize";
 
 /** An allowed origin: `*` or a scheme://host[:port] origin, normalised the way browsers send it. */
 const origin = z
@@ -34,6 +35,8 @@ export const siteCreate = z.object({
   name: z.string().trim().min(1).max(200),
   allowedOrigins: z.array(origin).max(50).default([]),
   originUrl: httpUrl.nullable().optional(),
+  // Edge rewriting in production: the hostname proxied in full to originUrl (README: Personalization).
+  proxyHost: proxyHostSchema.nullable().optional(),
   identityVerification: z.boolean().default(false),
 });
 
@@ -45,6 +48,7 @@ export const siteSchema = z.object({
   writeKey: z.string(),
   allowedOrigins: z.array(z.string()),
   originUrl: z.string().nullable(),
+  proxyHost: z.string().nullable(),
   identityVerification: z.boolean(),
   verificationSecret: z.string(),
   createdAt: z.string(),
@@ -60,6 +64,7 @@ export function siteJson(site: Site): z.infer<typeof siteSchema> {
     writeKey: site.writeKey,
     allowedOrigins: site.allowedOrigins,
     originUrl: site.originUrl,
+    proxyHost: site.proxyHost,
     identityVerification: site.identityVerification,
     verificationSecret: site.verificationSecret,
     createdAt: new Date(site.createdAt).toISOString(),
@@ -83,6 +88,7 @@ export async function createSite(db: Db, input: z.output<typeof siteCreate>, wri
     writeKey,
     allowedOrigins: input.allowedOrigins,
     originUrl: input.originUrl ?? null,
+    proxyHost: input.proxyHost ?? null,
     identityVerification: input.identityVerification,
     verificationSecret: `ivs_${randomToken(32)}`,
     identityPolicy: {},
@@ -99,26 +105,71 @@ async function getSite(db: Db, id: string): Promise<Site> {
   return site;
 }
 
+/**
+ * Runs a write that may set a site's proxyHost, answering 409 when another site has it. Checked
+ * before the write for a clear answer; the unique index `sites_proxy_host_uq` settles a race
+ * between two writers, after which the check tells a conflict from any other failure.
+ */
+async function withFreeProxyHost<T>(
+  db: Db,
+  host: string | null | undefined,
+  siteId: string | null,
+  write: () => Promise<T>,
+): Promise<T> {
+  if (!host) return write();
+  const taken = async () =>
+    (await db
+      .select({ id: sites.id })
+      .from(sites)
+      .where(siteId ? and(eq(sites.proxyHost, host), ne(sites.id, siteId)) : eq(sites.proxyHost, host))
+      .get()) !== undefined;
+  const conflict = () => new ApiError("conflict", `Another site already uses the proxy host ${host}`);
+  if (await taken()) throw conflict();
+  try {
+    return await write();
+  } catch (err) {
+    if (await taken().catch(() => false)) throw conflict();
+    throw err;
+  }
+}
+
+/** Refuses the hostname the API is being called on: proxying it would take over the dashboard and API. */
+function assertNotOwnHost(host: string | null | undefined, requestUrl: string): void {
+  if (host && host === requestHost(requestUrl)) {
+    throw new ApiError("validation_failed", "Invalid request body", {
+      details: [{ path: "proxyHost", message: "This hostname serves Tessera's dashboard and API; use the site's own" }],
+    });
+  }
+}
+
 export const sitesApi = new Hono<AppEnv>()
   .get("/", async (c) => {
     const rows = await c.var.db.select().from(sites).orderBy(sites.createdAt).all();
     return c.json({ items: rows.map(siteJson) });
   })
   .post("/", requireRole("admin"), jsonBody(siteCreate), async (c) => {
-    const site = await createSite(c.var.db, c.req.valid("json"));
+    const input = c.req.valid("json");
+    assertNotOwnHost(input.proxyHost, c.req.url);
+    const site = await withFreeProxyHost(c.var.db, input.proxyHost, null, () => createSite(c.var.db, input));
+    // This isolate may have cached the hostname as "not proxied"; others notice within PROXY_HOST_TTL_MS.
+    proxyHosts.forget(site.proxyHost);
     return c.json(siteJson(site), 201);
   })
   .get("/:id", params(idParam), async (c) => c.json(siteJson(await getSite(c.var.db, c.req.valid("param").id))))
   .patch("/:id", requireRole("admin"), params(idParam), jsonBody(siteUpdate), async (c) => {
     const { id } = c.req.valid("param");
-    await getSite(c.var.db, id);
+    const before = await getSite(c.var.db, id);
     const patch = c.req.valid("json");
-    const updated = await c.var.db
-      .update(sites)
-      .set({ ...patch, updatedAt: Date.now() })
-      .where(eq(sites.id, id))
-      .returning()
-      .get();
+    assertNotOwnHost(patch.proxyHost, c.req.url);
+    const updated = await withFreeProxyHost(c.var.db, patch.proxyHost, id, () =>
+      c.var.db
+        .update(sites)
+        .set({ ...patch, updatedAt: Date.now() })
+        .where(eq(sites.id, id))
+        .returning()
+        .get(),
+    );
+    proxyHosts.forget(before.proxyHost, updated.proxyHost);
     return c.json(siteJson(updated));
   })
   .post("/:id/rotate-key", requireRole("admin"), params(idParam), async (c) => {
