@@ -61,7 +61,7 @@ const routes: Route[] = [
   ["POST", "/api/segments/:key/evaluate", "marketer"],
   ["GET", "/api/segments/:key/members", "viewer"],
   ["GET", "/api/segments/:key/history", "viewer"],
-  ["GET", "/api/segments/:key/export.csv", "viewer"],
+  ["GET", "/api/segments/:key/export.csv", "marketer"],
   ["GET", "/api/destinations", "admin"],
   ["POST", "/api/destinations", "admin"],
   ["GET", "/api/destinations/:id", "admin"],

@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { siteSchema } from "../../worker/sites";
-import { api, BASE, makeSite } from "../helpers/api";
+import { api, asSession, BASE, makeSite, sessionFor } from "../helpers/api";
 
 describe("sites API", () => {
   it("creates a site with a generated write key and normalised origins", async () => {
@@ -60,6 +60,17 @@ describe("sites API", () => {
       const res = await SELF.fetch(`${BASE}/api/sites`, { headers });
       expect(res.status).toBe(401);
     }
+  });
+
+  it("shows the identity-verification secret to admins only", async () => {
+    const site = await makeSite();
+    const admin = siteSchema.parse(await (await api(`/api/sites/${site.id}`)).json());
+    expect(admin.verificationSecret).toMatch(/^ivs_/);
+    const viewer = await sessionFor("viewer");
+    const one = siteSchema.parse(await (await asSession(viewer, `/api/sites/${site.id}`)).json());
+    expect(one.verificationSecret).toBeUndefined();
+    const list = (await (await asSession(viewer, "/api/sites")).json()) as { items: Record<string, unknown>[] };
+    expect(list.items.every((s) => !("verificationSecret" in s))).toBe(true);
   });
 
   it("rejects origins that are not http(s) origins", async () => {

@@ -103,7 +103,7 @@ describe("identity verification", () => {
   async function identify(userHash: (secret: string) => Promise<string | undefined>, userId = "u-42") {
     const site = await makeIngestSite();
     const q = recordingQueue();
-    const hash = await userHash(site.verificationSecret);
+    const hash = await userHash(site.verificationSecret!);
     const res = await ingest("/v1/identify", {
       body: { userId, traits: { plan: "pro" }, context: hash === undefined ? {} : { userHash: hash } },
       headers: basic(site.writeKey),

@@ -247,7 +247,7 @@ describe("GET /v1/personalize with identity verification", () => {
     const forged = await decide({ writeKey: verified.writeKey, slots: [hero], userId });
     expect(forged.slots[hero].variant).toBe("default");
     const res = await SELF.fetch(
-      `${decideUrl({ writeKey: verified.writeKey, slots: [hero], userId })}&userHash=${await hmac(verified.verificationSecret, userId)}`,
+      `${decideUrl({ writeKey: verified.writeKey, slots: [hero], userId })}&userHash=${await hmac(verified.verificationSecret!, userId)}`,
     );
     expect(((await res.json()) as { slots: Record<string, { variant: string }> }).slots[hero].variant).toBe("vip-hero");
   });

@@ -208,7 +208,8 @@ export const segmentsApi = new Hono<AppEnv>()
       nextCursor: rows.results.length > limit ? `${last.at}.${last.id}` : null,
     });
   })
-  .get("/:key/export.csv", params(keyParam), async (c) => {
+  // Bulk export of people is a marketer's action (as for contacts): viewers browse, they don't extract.
+  .get("/:key/export.csv", requireRole("marketer"), params(keyParam), async (c) => {
     const { key } = c.req.valid("param");
     await readSegment(c.env.DB, key);
     return c.body(exportCsv(c.env.DB, key), 200, {
@@ -292,6 +293,6 @@ describe({
   method: "get",
   path: "/api/segments/{key}/export.csv",
   tag,
-  summary: "Members as CSV (spreadsheet-formula safe)",
+  summary: "Members as CSV (spreadsheet-formula safe; marketer)",
   responses: { 200: "text/csv" },
 });

@@ -5,7 +5,7 @@
 import { and, eq, ne } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
-import { requireRole } from "../auth";
+import { hasRole, requireRole } from "../auth";
 import type { Db } from "../db";
 import { sites } from "../db/schema";
 import type { AppEnv } from "../env";
@@ -50,14 +50,15 @@ export const siteSchema = z.object({
   originUrl: z.string().nullable(),
   proxyHost: z.string().nullable(),
   identityVerification: z.boolean(),
-  verificationSecret: z.string(),
+  // The identity-verification secret is shown to admins only (it lets a server vouch for user ids).
+  verificationSecret: z.string().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
 
 export type Site = typeof sites.$inferSelect;
 
-export function siteJson(site: Site): z.infer<typeof siteSchema> {
+export function siteJson(site: Site, showSecret = true): z.infer<typeof siteSchema> {
   return {
     id: site.id,
     name: site.name,
@@ -66,7 +67,7 @@ export function siteJson(site: Site): z.infer<typeof siteSchema> {
     originUrl: site.originUrl,
     proxyHost: site.proxyHost,
     identityVerification: site.identityVerification,
-    verificationSecret: site.verificationSecret,
+    ...(showSecret ? { verificationSecret: site.verificationSecret } : {}),
     createdAt: new Date(site.createdAt).toISOString(),
     updatedAt: new Date(site.updatedAt).toISOString(),
   };
@@ -145,7 +146,8 @@ function assertNotOwnHost(host: string | null | undefined, requestUrl: string): 
 export const sitesApi = new Hono<AppEnv>()
   .get("/", async (c) => {
     const rows = await c.var.db.select().from(sites).orderBy(sites.createdAt).all();
-    return c.json({ items: rows.map(siteJson) });
+    const admin = hasRole(c.var.principal, "admin");
+    return c.json({ items: rows.map((site) => siteJson(site, admin)) });
   })
   .post("/", requireRole("admin"), jsonBody(siteCreate), async (c) => {
     const input = c.req.valid("json");
@@ -155,7 +157,9 @@ export const sitesApi = new Hono<AppEnv>()
     proxyHosts.forget(site.proxyHost);
     return c.json(siteJson(site), 201);
   })
-  .get("/:id", params(idParam), async (c) => c.json(siteJson(await getSite(c.var.db, c.req.valid("param").id))))
+  .get("/:id", params(idParam), async (c) =>
+    c.json(siteJson(await getSite(c.var.db, c.req.valid("param").id), hasRole(c.var.principal, "admin"))),
+  )
   .patch("/:id", requireRole("admin"), params(idParam), jsonBody(siteUpdate), async (c) => {
     const { id } = c.req.valid("param");
     const before = await getSite(c.var.db, id);
