@@ -1,7 +1,8 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { siteSchema } from "../../worker/sites";
-import { api, asSession, BASE, makeSite, sessionFor } from "../helpers/api";
+import { createDb } from "../../worker/db";
+import { findSiteByWriteKey, siteSchema, WRITE_KEY_TTL_MS } from "../../worker/sites";
+import { api, asSession, BASE, env, makeSite, sessionFor } from "../helpers/api";
 
 describe("sites API", () => {
   it("creates a site with a generated write key and normalised origins", async () => {
@@ -60,6 +61,17 @@ describe("sites API", () => {
       const res = await SELF.fetch(`${BASE}/api/sites`, { headers });
       expect(res.status).toBe(401);
     }
+  });
+
+  it("forgets a write key changed behind its back within the cache bound", async () => {
+    const site = await makeSite();
+    const db = createDb(env.DB);
+    const t0 = Date.now() + 60_000;
+    expect((await findSiteByWriteKey(db, site.writeKey, t0))?.id).toBe(site.id);
+    // Another isolate rotates the key: this one's memory is not told.
+    await env.DB.prepare("UPDATE sites SET write_key = ? WHERE id = ?").bind(`${site.writeKey}x`, site.id).run();
+    expect((await findSiteByWriteKey(db, site.writeKey, t0 + WRITE_KEY_TTL_MS - 1))?.id).toBe(site.id);
+    expect(await findSiteByWriteKey(db, site.writeKey, t0 + WRITE_KEY_TTL_MS)).toBeUndefined();
   });
 
   it("shows the identity-verification secret to admins only", async () => {

@@ -75,9 +75,29 @@ export function siteJson(site: Site, showSecret = true): z.infer<typeof siteSche
 
 const newWriteKey = () => `wk_${randomToken(24)}`;
 
-/** Looks a site up by its write key (every /v1 request starts here). */
-export async function findSiteByWriteKey(db: Db, writeKey: string): Promise<Site | undefined> {
-  return db.select().from(sites).where(eq(sites.writeKey, writeKey)).get();
+/**
+ * Every /v1 request starts with the write-key lookup, and on a busy database that read queues
+ * behind the pipeline's writes (it was the largest cost of an ingest request). Each isolate keeps
+ * answers for WRITE_KEY_TTL_MS: a rotated key or a changed origin list takes effect at once in the
+ * isolate that made the change and within that bound everywhere else.
+ */
+export const WRITE_KEY_TTL_MS = 2_000;
+const MAX_CACHED_KEYS = 1_000;
+const siteByKey = new Map<string, { site: Site | undefined; until: number }>();
+
+/** Looks a site up by its write key (cached per isolate for WRITE_KEY_TTL_MS). */
+export async function findSiteByWriteKey(db: Db, writeKey: string, now = Date.now()): Promise<Site | undefined> {
+  const hit = siteByKey.get(writeKey);
+  if (hit && hit.until > now) return hit.site;
+  const site = await db.select().from(sites).where(eq(sites.writeKey, writeKey)).get();
+  if (siteByKey.size >= MAX_CACHED_KEYS) siteByKey.delete(siteByKey.keys().next().value as string);
+  siteByKey.set(writeKey, { site, until: now + WRITE_KEY_TTL_MS });
+  return site;
+}
+
+/** Drops a site's cached keys in this isolate (after a rotation or an update). */
+function forgetSite(site: Site): void {
+  for (const [key, entry] of siteByKey) if (key === site.writeKey || entry.site?.id === site.id) siteByKey.delete(key);
 }
 
 /** Creates a site; `writeKey` may be fixed (the local demo site), otherwise it is random. */
@@ -174,18 +194,20 @@ export const sitesApi = new Hono<AppEnv>()
         .get(),
     );
     proxyHosts.forget(before.proxyHost, updated.proxyHost);
+    forgetSite(before);
     return c.json(siteJson(updated));
   })
   .post("/:id/rotate-key", requireRole("admin"), params(idParam), async (c) => {
     const { id } = c.req.valid("param");
-    await getSite(c.var.db, id);
-    // The old key stops working at once: lookups read D1, never a long-lived cache.
+    const before = await getSite(c.var.db, id);
+    // The old key stops working at once here and within WRITE_KEY_TTL_MS in every other isolate.
     const updated = await c.var.db
       .update(sites)
       .set({ writeKey: newWriteKey(), updatedAt: Date.now() })
       .where(eq(sites.id, id))
       .returning()
       .get();
+    forgetSite(before);
     return c.json(siteJson(updated));
   });
 
