@@ -15,6 +15,9 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             ADMIN_TOKEN: "test-admin-token-0123456789",
             ALLOW_PRIVATE_DESTINATIONS: "false",
+            // The path-form proxy (/p/:siteId/*) as in local development; test/personalize/hosts.test.ts
+            // checks it is a 404 without this.
+            ALLOW_PATH_PROXY: "true",
           },
         },
       }),
@@ -22,7 +25,7 @@ export default defineConfig(async () => {
     esbuild: { jsx: "automatic", jsxImportSource: "hono/jsx" },
     test: {
       include: ["test/**/*.test.{ts,tsx}"],
-      exclude: ["test/browser/**"],
+      exclude: ["test/browser/**", "test/node/**"],
       setupFiles: ["./test/setup.ts"],
     },
   };

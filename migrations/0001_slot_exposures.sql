@@ -1,0 +1,1 @@
+CREATE INDEX `events_exposure_idx` ON `events` (properties ->> '$.slot',`timestamp`) WHERE event = 'Personalization Viewed';

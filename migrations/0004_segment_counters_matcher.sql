@@ -1,0 +1,1 @@
+CREATE INDEX `event_counters_matcher_idx` ON `event_counters` (`matcher`,`day`);
