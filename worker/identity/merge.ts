@@ -14,7 +14,7 @@ import { absorbProfile, type MergeSnapshot, mergedColumns } from "../profiles/me
 import { resolveProfile } from "../profiles/read";
 import { guardStatement, profileUpdateStatement } from "../profiles/state";
 import { planSegmentWrites } from "../segments/pipeline";
-import { metricStatements } from "../stats/metrics";
+import { metricStatements, withProfileTotals } from "../stats/metrics";
 import type { Identifier } from "./extract";
 import { MAX_MERGES_PER_PROFILE, resolvePolicy, strictestPolicy } from "./policy";
 import { limitBreach } from "./stitch";
@@ -135,7 +135,7 @@ export async function mergeProfiles(
       db
         .prepare("SELECT profile_id, type, value FROM identities WHERE profile_id IN (?1, ?2)")
         .bind(winner.id, loser.id),
-      // profiles_last_seen_idx (merged_into prefix)
+      // contacts_last_seen_idx (merged_into prefix)
       db.prepare("SELECT id FROM profiles WHERE merged_into = ?").bind(loser.id),
       db.prepare("SELECT id FROM notes WHERE profile_id = ?").bind(loser.id),
       db.prepare("SELECT id FROM tasks WHERE profile_id = ?").bind(loser.id),
@@ -204,7 +204,7 @@ export async function mergeProfiles(
       )),
     ];
     try {
-      await db.batch(statements);
+      await db.batch(withProfileTotals(db, [winner.id, loser.id], statements));
       return { mergeId: record.id };
     } catch (err) {
       // The pipeline changed one of them between our read and write (the guard): read again.

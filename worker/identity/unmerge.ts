@@ -17,6 +17,7 @@ import { idSetOf, resolveProfile } from "../profiles/read";
 import { guardStatement, jsonList, type Profile } from "../profiles/state";
 import { displayName } from "../profiles/traits";
 import { planSegmentWrites } from "../segments/pipeline";
+import { withProfileTotals } from "../stats/metrics";
 
 interface MergeRow {
   id: string;
@@ -172,7 +173,7 @@ export async function unmergeProfile(
       )),
     );
     try {
-      await db.batch(statements);
+      await db.batch(withProfileTotals(db, [survivor.id, merge.loser_id], statements));
       return { mergeId: merge.id, restoredId: merge.loser_id, survivorId: survivor.id };
     } catch {
       // The pipeline changed the survivor between our read and write: read again.

@@ -9,7 +9,7 @@
 import { mergeWrites } from "../identity/merge";
 import { newId } from "../lib/ids";
 import { guardStatement, type Profile, profileUpdateStatement } from "../profiles/state";
-import { eventNameRows, metricRows, metricUpserts } from "../stats/metrics";
+import { eventNameRows, metricRows, metricUpserts, withProfileTotals } from "../stats/metrics";
 import type { Plan } from "./plan";
 
 /** Rows per multi-row INSERT, so each statement stays under D1's 100 bound parameters. */
@@ -88,9 +88,17 @@ export function writeStatements(db: D1Database, plan: Plan): D1PreparedStatement
       ]),
     ),
   );
-  for (const h of plan.created) out.push(insertProfile(db, h.profile));
-  for (const m of plan.merges) out.push(...mergeWrites(db, m, now));
-  out.push(
+  // Profiles whose count in the totals can move: new, merged (either side), newly identified.
+  // A page view on a known profile touches none of them and pays nothing for the totals.
+  const counted = [
+    ...plan.created.map((h) => h.profile.id),
+    ...plan.merges.flatMap((m) => [m.winnerId, m.loserId]),
+    ...plan.updated.filter((h) => h.changed.has("identified")).map((h) => h.profile.id),
+  ];
+  const profileWrites: D1PreparedStatement[] = [];
+  for (const h of plan.created) profileWrites.push(insertProfile(db, h.profile));
+  for (const m of plan.merges) profileWrites.push(...mergeWrites(db, m, now));
+  profileWrites.push(
     ...multiInsert(
       db,
       "INSERT INTO identities (type, value, profile_id, source_message_id, created_at)",
@@ -98,7 +106,8 @@ export function writeStatements(db: D1Database, plan: Plan): D1PreparedStatement
       plan.identities.map((i) => [i.identifier.type, i.identifier.value, i.profileId, i.messageId, now]),
     ),
   );
-  for (const h of plan.updated) out.push(profileUpdateStatement(db, h.profile, h.changed));
+  for (const h of plan.updated) profileWrites.push(profileUpdateStatement(db, h.profile, h.changed));
+  out.push(...withProfileTotals(db, counted, profileWrites));
   for (const [groupId, traits] of plan.groups) {
     // Group traits: the latest call's keys win (json_patch: nested objects merge, null removes).
     out.push(

@@ -10,6 +10,7 @@
  * restore brings the rows back).
  */
 import { suppressionHash } from "../identity/extract";
+import { withProfileTotals } from "../stats/metrics";
 import { eventsOf, idSetOf, type ProfileJson, profileJson, resolveProfile } from "./read";
 import { guardStatement, jsonList } from "./state";
 
@@ -75,7 +76,7 @@ export async function eraseProfile(db: D1Database, id: string, now: number): Pro
         .bind(jsonList(identities.map((i) => i.value))),
     );
     try {
-      await db.batch(statements);
+      await db.batch(withProfileTotals(db, ids, statements));
       return { profileIds: ids, identifiers: identities.length };
     } catch (err) {
       lastError = err;

@@ -18,7 +18,7 @@ export async function resolveProfile(db: D1Database, id: string): Promise<Profil
   return null;
 }
 
-/** A live profile's ids: its own and every id merged into it (profiles_last_seen_idx's prefix). */
+/** A live profile's ids: its own and every id merged into it (contacts_last_seen_idx's prefix). */
 export async function idSetOf(db: D1Database, liveId: string): Promise<string[]> {
   const { results } = await db
     .prepare("SELECT id FROM profiles WHERE merged_into = ? ORDER BY id")
@@ -81,7 +81,7 @@ export async function profileJson(db: D1Database, p: Profile): Promise<ProfileJs
     // memberships_profile_idx
     db.prepare("SELECT segment_key FROM memberships WHERE profile_id = ? ORDER BY segment_key").bind(p.id),
     db.prepare("SELECT id, traits FROM groups WHERE id = ?").bind(p.companyId),
-    // profiles_last_seen_idx (merged_into prefix)
+    // contacts_last_seen_idx (merged_into prefix)
     db.prepare("SELECT id FROM profiles WHERE merged_into = ? ORDER BY id").bind(p.id),
     // identity_warnings_profile_idx, over the profile's id set
     db
@@ -166,19 +166,25 @@ export interface ListQuery {
   cursor?: z.infer<typeof listCursorSchema>;
 }
 
+/** The list's sort key: contacts_last_seen_idx's expression (never-seen profiles sort as 0, last). */
+const LAST_SEEN_KEY = "(CASE WHEN p.last_seen_at IS NULL THEN 0 ELSE p.last_seen_at END)";
+
 /**
- * Live profiles, newest activity first, keyset-paginated on (last_seen_at, id). The order walks
- * profiles_last_seen_idx (merged_into IS NULL, last_seen_at DESC); a search first collects
- * candidate ids from prefix ranges on profiles_email_idx, profiles_name_lower_idx and
- * identities_value_idx, a segment filter from the memberships primary key.
+ * The statement listing live profiles, newest activity first, keyset-paginated on (last seen, id). Without a search the
+ * order walks contacts_last_seen_idx (merged_into IS NULL, the same sort key, id) and stops after
+ * a page. A search drives the query instead: candidate ids from prefix ranges on
+ * profiles_email_idx, profiles_name_lower_idx and identities_value_idx, each probed on the
+ * primary key (CROSS JOIN fixes that order), and only those few rows are sorted; walking the sort
+ * index and probing the candidate list per row cost a full scan of live profiles (540 ms at 200k).
  */
-export async function listProfiles(db: D1Database, query: ListQuery) {
+export function listProfilesSql(query: ListQuery): { sql: string; params: unknown[] } {
   const where = ["p.merged_into IS NULL"];
   const params: unknown[] = [];
   const bind = (value: unknown) => {
     params.push(value);
     return `?${params.length}`;
   };
+  let from = "profiles p";
   if (query.q) {
     const raw = query.q.trim();
     const lower = raw.toLowerCase();
@@ -187,27 +193,27 @@ export async function listProfiles(db: D1Database, query: ListQuery) {
     const hi = bind(`${lower}\uffff`);
     const rawLo = bind(raw);
     const rawHi = bind(`${raw}\uffff`);
-    where.push(`p.id IN (
-      SELECT id FROM profiles WHERE email >= ${lo} AND email < ${hi}
+    from = `(SELECT id FROM profiles WHERE email >= ${lo} AND email < ${hi}
       UNION SELECT id FROM profiles WHERE lower(name) >= ${lo} AND lower(name) < ${hi}
       UNION SELECT profile_id FROM identities WHERE value >= ${rawLo} AND value < ${rawHi}
-      UNION SELECT profile_id FROM identities WHERE value >= ${lo} AND value < ${hi})`);
+      UNION SELECT profile_id FROM identities WHERE value >= ${lo} AND value < ${hi}) AS m
+      CROSS JOIN profiles p ON p.id = m.id`;
   }
   if (query.segment)
     where.push(`p.id IN (SELECT profile_id FROM memberships WHERE segment_key = ${bind(query.segment)})`);
   if (query.cursor) {
     const [t, id] = query.cursor;
-    if (t === null) where.push(`p.last_seen_at IS NULL AND p.id < ${bind(id)}`);
-    else {
-      const at = bind(t);
-      where.push(
-        `(p.last_seen_at < ${at} OR (p.last_seen_at = ${at} AND p.id < ${bind(id)}) OR p.last_seen_at IS NULL)`,
-      );
-    }
+    where.push(`(${LAST_SEEN_KEY}, p.id) < (${bind(t ?? 0)}, ${bind(id)})`);
   }
   const sql = `SELECT p.id, p.email, p.name, p.identified, p.lifecycle_stage, p.company_id, p.first_seen_at,
-      p.last_seen_at, p.created_at FROM profiles p WHERE ${where.join(" AND ")}
-    ORDER BY p.last_seen_at DESC, p.id DESC LIMIT ${bind(query.limit + 1)}`;
+      p.last_seen_at, p.created_at FROM ${from} WHERE ${where.join(" AND ")}
+    ORDER BY ${LAST_SEEN_KEY} DESC, p.id DESC LIMIT ${bind(query.limit + 1)}`;
+  return { sql, params };
+}
+
+/** A page of `listProfilesSql`'s rows, with the cursor of the next page. */
+export async function listProfiles(db: D1Database, query: ListQuery) {
+  const { sql, params } = listProfilesSql(query);
   const { results } = await db
     .prepare(sql)
     .bind(...params)

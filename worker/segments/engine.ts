@@ -198,7 +198,7 @@ export async function planEvaluation(db: D1Database, subjects: Subject[], now: n
     }
   }
   for (const ch of changes) statements.push(...membershipWrites(db, ch, destinations, now));
-  for (const [key, c] of checks) statements.push(...checkWrites(db, key, c));
+  for (const [key, c] of checks) statements.push(...checkWrites(db, key, c, now));
   return statements;
 }
 
@@ -246,15 +246,21 @@ function checkWrites(
   db: D1Database,
   key: string,
   c: { upsert: [string, number][]; clear: string[] },
+  now: number,
 ): D1PreparedStatement[] {
+  // A stored re-check is only moved earlier, or replaced once it is due (the cron's own pass): a
+  // page view that pushes a 7-day window forward would otherwise rewrite the row and its
+  // segment_checks_due_idx entry on every event. A check left too early costs one cron
+  // evaluation, which finds nothing changed and stores the later time.
   const out = chunks(c.upsert, 30).map((chunk) =>
     db
       .prepare(
         `INSERT INTO segment_checks (segment_key, profile_id, check_at) VALUES ${chunk
-          .map((_, i) => `(?1, ?${i * 2 + 2}, ?${i * 2 + 3})`)
-          .join(", ")} ON CONFLICT (segment_key, profile_id) DO UPDATE SET check_at = excluded.check_at`,
+          .map((_, i) => `(?1, ?${i * 2 + 3}, ?${i * 2 + 4})`)
+          .join(", ")} ON CONFLICT (segment_key, profile_id) DO UPDATE SET check_at = excluded.check_at
+          WHERE excluded.check_at < segment_checks.check_at OR segment_checks.check_at <= ?2`,
       )
-      .bind(key, ...chunk.flat()),
+      .bind(key, now, ...chunk.flat()),
   );
   for (const chunk of chunks(c.clear)) {
     out.push(

@@ -64,3 +64,41 @@ export function metricUpserts(db: D1Database, rows: readonly MetricRow[]): D1Pre
 export function metricStatements(db: D1Database, name: string, times: readonly number[]): D1PreparedStatement[] {
   return metricUpserts(db, metricRows(name, times));
 }
+
+/** The running totals of live profiles, and of live identified ones, kept at day 0. */
+export const PROFILES_TOTAL = "profiles";
+export const IDENTIFIED_TOTAL = "identified_profiles";
+
+/**
+ * Adds `sign` × (how many of `ids` are live, and live and identified) to the profile totals.
+ * CROSS JOIN: walk the ids and probe the primary key, never scan profiles. The upsert skips a
+ * zero change, so an unchanged total writes nothing.
+ */
+function profileTotalsDelta(db: D1Database, ids: readonly string[], sign: 1 | -1): D1PreparedStatement {
+  const live = "FROM json_each(?1) j CROSS JOIN profiles p ON p.id = j.value WHERE p.merged_into IS NULL";
+  return db
+    .prepare(
+      `INSERT INTO metrics (name, day, value)
+       SELECT ?3, 0, ?2 * count(*) ${live}
+       UNION ALL SELECT ?4, 0, ?2 * count(*) ${live} AND p.identified = 1
+       ON CONFLICT (name, day) DO UPDATE SET value = metrics.value + excluded.value WHERE excluded.value <> 0`,
+    )
+    .bind(JSON.stringify(ids), sign, PROFILES_TOTAL, IDENTIFIED_TOTAL);
+}
+
+/**
+ * Wraps statements that may create, merge away, restore, erase or (un)identify the profiles
+ * `ids` so the profile totals follow: the first statement subtracts what those ids counted for
+ * before, the last adds what they count for after. The delta is computed by SQL inside the
+ * caller's atomic batch, so no writer has to know the prior state, and a batch that rolls back
+ * leaves the totals untouched.
+ */
+export function withProfileTotals(
+  db: D1Database,
+  ids: readonly string[],
+  statements: D1PreparedStatement[],
+): D1PreparedStatement[] {
+  if (ids.length === 0) return statements;
+  const unique = [...new Set(ids)];
+  return [profileTotalsDelta(db, unique, -1), ...statements, profileTotalsDelta(db, unique, 1)];
+}
