@@ -12,7 +12,7 @@ import { evaluate } from "../../worker/segments/evaluate";
 import type { Condition } from "../../worker/segments/rule";
 import { runScheduled } from "../../worker/segments/scheduled";
 import { saveSegment } from "../../worker/segments/service";
-import { compileRule, prepare } from "../../worker/segments/sql";
+import { compileDriver, compileRule, compileSet, prepare, settable } from "../../worker/segments/sql";
 import { compileSegment } from "../../worker/segments/store";
 import type { NormalizedEvent } from "../../worker/wire/queue";
 import { commit, DAY, delta, HOUR, MIN, makeEvent, seedProfiles, T0 } from "./factories";
@@ -229,6 +229,61 @@ async function sqlIds(rule: Condition, counted: boolean, now: number): Promise<s
   return rows.results.map((r) => r.id);
 }
 
+/** Trait combinations the preview answers from `profile_traits` alone or uses to narrow its scan. */
+const indexedRules: Condition[] = [
+  {
+    all: [
+      { trait: "plan", op: "in", value: ["pro", "free"] },
+      { trait: "age", op: "gte", value: 25 },
+    ],
+  },
+  { any: [{ trait: "vip", op: "eq", value: true }, { not: { trait: "email", op: "starts_with", value: "a" } }] },
+  {
+    not: {
+      any: [
+        { trait: "tags", op: "contains", value: "vip" },
+        { trait: "plan", op: "not_exists" },
+      ],
+    },
+  },
+  {
+    all: [
+      { trait: "signed_up_at", op: "within_last", value: "30d" },
+      { trait: "age", op: "neq", value: 40 },
+    ],
+  },
+  {
+    all: [
+      { trait: "email", op: "ends_with", value: "@acme.com" },
+      { event: "Product Added", within: "7d" },
+    ],
+  },
+  { any: [{ trait: "plan", op: "eq", value: 1 }, { all: [{ trait: "age", op: "lt", value: 30 }, { page: true }] }] },
+  {
+    all: [
+      { trait: "address.city", op: "eq", value: "Paris" },
+      { trait: "plan", op: "not_in", value: ["pro", 1] },
+    ],
+  },
+];
+
+/** The profiles the preview's statements select: the trait-only set, or the driven scan. */
+async function previewIds(rule: Condition, now: number): Promise<string[]> {
+  const seg = await compileSegment({ key: "x", name: "x", rule, updatedAt: 0 });
+  const src = { matcherOf: seg.matcherOf, counted: () => true };
+  const stmt = settable(rule)
+    ? prepare(
+        env.DB,
+        (p) => `SELECT pid AS id FROM (${compileSet(rule, p, now)}) WHERE pid LIKE 'prf_agree_%' ORDER BY pid`,
+      )
+    : prepare(env.DB, (p) => {
+        const driver = compileDriver(rule, p, now);
+        const from = driver === null ? "profiles p" : `(${driver}) d CROSS JOIN profiles p ON p.id = d.pid`;
+        return `SELECT p.id FROM ${from} WHERE p.merged_into IS NULL AND p.id LIKE 'prf_agree_%' AND ${compileRule(rule, src, p, now)} ORDER BY p.id`;
+      });
+  return (await stmt.all<{ id: string }>()).results.map((r) => r.id);
+}
+
 interface Facts {
   profiles: { id: string; traits: string; computed: string }[];
   counters: Map<string, Bucket[]>;
@@ -316,6 +371,13 @@ describe("rule compilers agree", () => {
     for (const [i, rule] of rules.entries()) {
       expect(await sqlIds(rule, true, T0), JSON.stringify(rule)).toEqual(inMemory[i]);
       expect(await sqlIds(rule, false, T0), JSON.stringify(rule)).toEqual(inMemory[i]);
+    }
+  });
+
+  it("selects the same profiles through the preview's trait index as in memory", async () => {
+    const facts = await loadFacts();
+    for (const rule of [...rules, ...indexedRules]) {
+      expect(await previewIds(rule, T0), JSON.stringify(rule)).toEqual(await memoryIds(rule, facts, T0));
     }
   });
 

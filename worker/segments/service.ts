@@ -6,7 +6,7 @@ import { activeDestinations } from "../activation/outbox";
 import { ApiError } from "../lib/errors";
 import { counterBackfill, counterCleanup, resyncStatements } from "./backfill";
 import type { Condition } from "./rule";
-import { compileRule, prepare } from "./sql";
+import { compileDriver, compileRule, compileSet, prepare, type SqlParams, settable } from "./sql";
 import { buildSet, type CompiledSegment, compileSegment, dependenciesOf, loadSegments, type SegmentSet } from "./store";
 
 export interface SegmentInput {
@@ -169,6 +169,10 @@ export interface Preview {
 /**
  * Counts the live profiles a rule selects now, without saving it. Conditions on events that no
  * segment counts yet are answered from the `events` table.
+ *
+ * A rule of top-level trait conditions is counted from `profile_traits` alone (index ranges, no
+ * profile rows); one with such conditions under an `all` reads only the profiles they select;
+ * anything else walks every live profile once, with the count and the sample from that one pass.
  */
 export async function previewRule(db: D1Database, rule: Condition, now: number): Promise<Preview> {
   const set = await loadSegments(db);
@@ -177,20 +181,40 @@ export async function previewRule(db: D1Database, rule: Condition, now: number):
   if (unknown.length)
     throw new ApiError("validation_failed", `Unknown segment: ${unknown.join(", ")}`, { details: { unknown } });
   const src = { matcherOf: seg.matcherOf, counted: (id: string) => set.matchers.has(id) };
-  const [count, sample] = await db.batch<Record<string, unknown>>([
-    prepare(
-      db,
-      (p) => `SELECT COUNT(*) AS n FROM profiles p WHERE p.merged_into IS NULL AND ${compileRule(rule, src, p, now)}`,
-    ),
-    prepare(
+  const columns = "p.id, p.email, p.name";
+  const order = "ORDER BY p.last_seen_at DESC LIMIT 10";
+  let count: number;
+  let rows: Record<string, unknown>[];
+  if (settable(rule)) {
+    const [counted, sample] = await db.batch<Record<string, unknown>>([
+      prepare(db, (p) => `SELECT COUNT(*) AS n FROM (${compileSet(rule, p, now)})`),
+      prepare(
+        db,
+        (p) =>
+          `SELECT ${columns} FROM (${compileSet(rule, p, now)}) d CROSS JOIN profiles p ON p.id = d.pid WHERE p.merged_into IS NULL ${order}`,
+      ),
+    ]);
+    count = counted.results[0].n as number;
+    rows = sample.results;
+  } else {
+    // CROSS JOIN keeps SQLite from walking all profiles and probing the driver set per row.
+    const from = (p: SqlParams) => {
+      const driver = compileDriver(rule, p, now);
+      return driver === null
+        ? "FROM profiles p WHERE"
+        : `FROM (${driver}) d CROSS JOIN profiles p ON p.id = d.pid WHERE`;
+    };
+    const { results } = await prepare(
       db,
       (p) =>
-        `SELECT p.id, p.email, p.name FROM profiles p WHERE p.merged_into IS NULL AND ${compileRule(rule, src, p, now)} ORDER BY p.last_seen_at DESC LIMIT 10`,
-    ),
-  ]);
+        `SELECT ${columns}, COUNT(*) OVER () AS n ${from(p)} p.merged_into IS NULL AND ${compileRule(rule, src, p, now)} ${order}`,
+    ).all<Record<string, unknown>>();
+    count = (results[0]?.n as number | undefined) ?? 0;
+    rows = results;
+  }
   return {
-    count: count.results[0].n as number,
-    sample: sample.results.map((r) => ({
+    count,
+    sample: rows.map((r) => ({
       id: r.id as string,
       email: (r.email as string | null) ?? null,
       name: (r.name as string | null) ?? null,

@@ -6,6 +6,10 @@
  * Event conditions read either `event_counters` (matchers that existing segments keep counted)
  * or, in a preview of a condition nobody counts yet, the `events` table itself, with the same
  * window semantics (exact "at least one within W"; other counts by UTC day).
+ *
+ * Top-level trait conditions read `profile_traits` (the indexed mirror of live profiles' traits)
+ * instead of parsing each profile's JSON; `compileSet` turns a rule made only of them into index
+ * lookups combined with INTERSECT / UNION / EXCEPT.
  */
 import type { Matcher } from "./matchers";
 import {
@@ -177,12 +181,159 @@ function compileEvent(c: EventCondition | PageCondition, src: EventSource, p: Sq
   return `((SELECT COUNT(*) ${base}${recent}) ${sqlOps[mode.op]} ${p.add(mode.value)})`;
 }
 
+/** Ops whose matches are the live profiles outside the positive op's set (a missing value counts). */
+const complements: Partial<Record<Comparison["op"], Comparison["op"]>> = {
+  neq: "eq",
+  not_in: "in",
+  not_exists: "exists",
+};
+
+const LIVE = "SELECT id AS pid FROM profiles WHERE merged_into IS NULL";
+
+/**
+ * A top-level trait condition as a set of profile ids read from `profile_traits` through its
+ * indexes (`SELECT … AS pid`), or null for a nested path (`address.city`), which only the JSON
+ * document holds. The table holds live profiles only (migration 0009 triggers), so the positive
+ * set needs no join; complements are `NOT IN` that set within live profiles. Same semantics as
+ * `compileComparison`: the row's `type` is the value's `json_type`.
+ */
+export function traitSet(
+  trait: string,
+  c: Comparison,
+  p: SqlParams,
+  now: number,
+): { sql: string; complement: boolean } | null {
+  if (trait.includes(".")) return null;
+  const positive = complements[c.op];
+  const cond = positive ? ({ ...c, op: positive } as Comparison) : c;
+  const from = `SELECT t.profile_id AS pid FROM profile_traits t WHERE t.key = ${p.add(trait)}`;
+  const num = `t.type IN ${numberTypes}`;
+  let sql: string;
+  switch (cond.op) {
+    case "exists":
+      sql = from;
+      break;
+    case "eq":
+      sql =
+        typeof cond.value === "boolean"
+          ? `${from} AND t.type = '${cond.value ? "true" : "false"}'`
+          : typeof cond.value === "number"
+            ? `${from} AND ${num} AND t.value_num = ${p.add(cond.value)}`
+            : `${from} AND t.value_text = ${p.add(cond.value)}`;
+      break;
+    case "in": {
+      const texts = cond.value.filter((v) => typeof v === "string");
+      const nums = cond.value.filter((v) => typeof v === "number");
+      const parts: string[] = [];
+      if (texts.length)
+        parts.push(`${from} AND t.value_text IN (SELECT value FROM json_each(${p.add(JSON.stringify(texts))}))`);
+      if (nums.length)
+        parts.push(
+          `${from} AND ${num} AND t.value_num IN (SELECT value FROM json_each(${p.add(JSON.stringify(nums))}))`,
+        );
+      sql = parts.join(" UNION ");
+      break;
+    }
+    case "gt":
+    case "gte":
+    case "lt":
+    case "lte":
+      sql = `${from} AND ${num} AND t.value_num ${sqlOps[cond.op]} ${p.add(cond.value)}`;
+      break;
+    case "starts_with": {
+      // Every string with this prefix sorts in [v, v || 0xF5): no UTF-8 byte is above 0xF4.
+      const v = p.add(cond.value);
+      sql = `${from} AND t.value_text >= ${v} AND t.value_text < (${v} || CAST(x'F5' AS TEXT)) AND instr(t.value_text, ${v}) = 1`;
+      break;
+    }
+    case "ends_with": {
+      const v = p.add(cond.value);
+      sql = `${from} AND t.value_text IS NOT NULL AND length(t.value_text) >= length(${v}) AND substr(t.value_text, -length(${v})) = ${v}`;
+      break;
+    }
+    case "contains": {
+      // Arrays are not indexed element by element: read those few documents.
+      const v = p.add(cond.value);
+      sql = `${from} AND t.value_text IS NOT NULL AND instr(t.value_text, ${v}) > 0 UNION SELECT t.profile_id AS pid FROM profile_traits t JOIN profiles q ON q.id = t.profile_id WHERE t.key = ${p.add(trait)} AND t.type = 'array' AND EXISTS (SELECT 1 FROM json_each(q.traits, ${p.add(jsonPath(trait))}) j WHERE j.type = 'text' AND j.value = ${v})`;
+      break;
+    }
+    case "before":
+    case "after":
+      // value_num of a string is its epoch ms when it reads as a date, else NULL.
+      sql = `${from} AND t.type IN ('integer','real','text') AND t.value_num ${cond.op === "before" ? "<" : ">"} ${p.add(dateMs(cond.value) as number)}`;
+      break;
+    case "within_last":
+      sql = `${from} AND t.type IN ('integer','real','text') AND t.value_num <= ${p.add(now)} AND t.value_num >= ${p.add(now - durationMs(cond.value))}`;
+      break;
+    default:
+      return null;
+  }
+  return { sql, complement: positive !== undefined };
+}
+
+/** Whether `compileSet` can express the rule (top-level trait conditions under all/any/not). */
+export function settable(rule: Condition): boolean {
+  if ("all" in rule) return rule.all.every(settable);
+  if ("any" in rule) return rule.any.every(settable);
+  if ("not" in rule) return settable(rule.not);
+  return "trait" in rule && !rule.trait.includes(".");
+}
+
+/** Whether `compileDriver` narrows the rule. */
+function drivable(rule: Condition): boolean {
+  if (settable(rule)) return true;
+  if ("all" in rule) return rule.all.some(drivable);
+  if ("any" in rule) return rule.any.every(drivable);
+  return false;
+}
+
+/**
+ * The whole rule as a set of live profile ids (`SELECT … AS pid`), when it is made of top-level
+ * trait conditions only: INTERSECT / UNION / EXCEPT of index lookups. Null otherwise.
+ */
+export function compileSet(rule: Condition, p: SqlParams, now: number): string | null {
+  // Decided before compiling anything: an abandoned attempt would leave unused bound values.
+  if (!settable(rule)) return null;
+  const wrap = (sql: string) => `SELECT pid FROM (${sql})`;
+  if ("all" in rule || "any" in rule) {
+    const parts = ("all" in rule ? rule.all : rule.any).map((c) => compileSet(c, p, now));
+    if (parts.some((s) => s === null)) return null;
+    return (parts as string[]).map(wrap).join("all" in rule ? " INTERSECT " : " UNION ");
+  }
+  if ("not" in rule) {
+    const inner = compileSet(rule.not, p, now);
+    return inner === null ? null : `${LIVE} EXCEPT ${wrap(inner)}`;
+  }
+  if (!("trait" in rule)) return null;
+  const set = traitSet(rule.trait, rule, p, now);
+  if (!set) return null;
+  return set.complement ? `${LIVE} EXCEPT ${wrap(set.sql)}` : set.sql;
+}
+
+/**
+ * A superset of the profiles a rule selects, from indexes, to drive a scan that then checks the
+ * full rule per row: the intersection of an `all`'s set-compilable parts, the union of an `any`'s
+ * drivers. Null when nothing narrows the rule (every live profile must be checked).
+ */
+export function compileDriver(rule: Condition, p: SqlParams, now: number): string | null {
+  if (!drivable(rule)) return null;
+  if (settable(rule)) return compileSet(rule, p, now);
+  const parts = "all" in rule ? rule.all.filter(drivable) : "any" in rule ? rule.any : [];
+  return parts
+    .map((c) => `SELECT pid FROM (${compileDriver(c, p, now)})`)
+    .join("all" in rule ? " INTERSECT " : " UNION ");
+}
+
 /** Compiles a rule into a 0/1 expression over the profile row `p`. */
 export function compileRule(rule: Condition, src: EventSource, p: SqlParams, now: number): string {
   if ("all" in rule) return `(${rule.all.map((c) => compileRule(c, src, p, now)).join(" AND ")})`;
   if ("any" in rule) return `(${rule.any.map((c) => compileRule(c, src, p, now)).join(" OR ")})`;
   if ("not" in rule) return `(NOT ${compileRule(rule.not, src, p, now)})`;
-  if ("trait" in rule) return compileComparison("p.traits", rule.trait, rule, p, now);
+  if ("trait" in rule) {
+    const set = traitSet(rule.trait, rule, p, now);
+    if (set) return `(p.id ${set.complement ? "NOT IN" : "IN"} (${set.sql}))`;
+    return compileComparison("p.traits", rule.trait, rule, p, now);
+  }
   if ("computed" in rule) return compileComparison("p.computed", rule.computed, rule, p, now);
   if ("segment" in rule) {
     return `(EXISTS (SELECT 1 FROM memberships sm WHERE sm.segment_key = ${p.add(rule.segment)} AND sm.profile_id = p.id))`;
@@ -201,6 +352,15 @@ export function compileCheckTimes(rule: Condition, src: EventSource, p: SqlParam
     if ("segment" in c || "all" in c || "any" in c || "not" in c) return;
     if ("trait" in c || "computed" in c) {
       if (c.op !== "within_last") return;
+      if ("trait" in c && !c.trait.includes(".")) {
+        // value_num is the trait's date (epoch ms) whether stored as a number or an ISO string.
+        const n = p.add(now);
+        const lapse = p.add(durationMs(c.value) + 1);
+        parts.push(
+          `SELECT t.profile_id AS pid, CASE WHEN t.value_num > ${n} THEN t.value_num ELSE t.value_num + ${lapse} END AS t FROM profile_traits t WHERE t.key = ${p.add(c.trait)} AND t.type IN ('integer','real','text') AND t.value_num > ${n} - ${lapse}`,
+        );
+        return;
+      }
       const doc = "trait" in c ? "p.traits" : "p.computed";
       const at = p.add(jsonPath("trait" in c ? c.trait : c.computed));
       const T = `json_type(${doc}, ${at})`;
