@@ -21,6 +21,20 @@ describe("import mapping", () => {
     });
   });
 
+  it("maps columns named like Object.prototype properties without reaching the prototype", () => {
+    const header = ["email", "constructor", "__proto__", "toString"];
+    const mapping = suggestMapping(header);
+    expect(Object.keys(mapping)).toEqual(header);
+    // `constructor` is never a trait name (as at ingest); the others are ordinary columns.
+    expect(mapping.constructor).toBe("ignore");
+    expect(mapRow(header, ["a@b.example", "x", "y", "z"], mapping)).toEqual({
+      ok: true,
+      userId: null,
+      traits: { email: "a@b.example", proto: "y", tostring: "z" },
+    });
+    expect(({} as Record<string, unknown>).proto).toBeUndefined();
+  });
+
   it("turns a row into normalised identifiers and traits", () => {
     const header = ["Email", "Phone", "Plan", "Notes"];
     const mapping = { Email: "email", Phone: "phone", Plan: "trait:plan", Notes: "ignore" } as const;

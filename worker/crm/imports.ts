@@ -112,6 +112,13 @@ const PREVIEW_ROWS = 20;
 const PREVIEW_ERRORS = 100;
 
 const squash = (header: string) => header.toLowerCase().replace(/[^a-z0-9]/g, "");
+
+/**
+ * A column's entry in a lookup table, own properties only: CSV headers are attacker-controlled,
+ * and a header named `constructor` or `__proto__` must not reach Object.prototype.
+ */
+const own = <T>(table: Record<string, T>, key: string): T | undefined =>
+  Object.hasOwn(table, key) ? table[key] : undefined;
 const known: Record<string, Target> = {
   email: "email",
   emailaddress: "email",
@@ -131,7 +138,8 @@ const known: Record<string, Target> = {
 /** A mapping guessed from header names: known identifiers and name, every other column a trait. */
 export function suggestMapping(header: string[]): Mapping {
   const used = new Set<string>();
-  const mapping: Mapping = {};
+  // No prototype: a column named `__proto__` becomes an ordinary key.
+  const mapping: Mapping = Object.create(null);
   for (const column of header) {
     const trait = column
       .toLowerCase()
@@ -139,7 +147,7 @@ export function suggestMapping(header: string[]): Mapping {
       .replace(/^_+|_+$/g, "")
       .slice(0, 64);
     let target: Target =
-      known[squash(column)] ??
+      own(known, squash(column)) ??
       (trait && targetSchema.safeParse(`trait:${trait}`).success ? `trait:${trait}` : "ignore");
     if (target !== "ignore" && used.has(target)) target = "ignore";
     used.add(target);
@@ -193,7 +201,7 @@ export function mapRow(header: string[], record: string[], mapping: Mapping): Ro
   const traits: Record<string, string> = Object.create(null);
   let userId: string | null = null;
   for (let i = 0; i < header.length; i++) {
-    const target = mapping[header[i]] ?? "ignore";
+    const target = own(mapping, header[i]) ?? "ignore";
     const value = record[i].trim();
     if (target === "ignore" || value === "") continue;
     const column = header[i].slice(0, 50);
