@@ -275,6 +275,7 @@ export interface Site {
   writeKey: string;
   allowedOrigins: string[];
   originUrl: string | null;
+  proxyHost: string | null;
   identityVerification: boolean;
   verificationSecret: string;
   createdAt: string;
@@ -467,9 +468,15 @@ export const api = {
     get<Page<Delivery>>(`/api/destinations/${seg(id)}/deliveries`, { cursor }),
 
   sites: () => items(get<Page<Site>>("/api/sites")),
-  createSite: (input: { name: string; allowedOrigins: string[]; identityVerification?: boolean }) =>
-    post<Site>("/api/sites", input),
-  updateSite: (id: string, input: { name?: string; allowedOrigins?: string[]; identityVerification?: boolean }) =>
-    patch<Site>(`/api/sites/${seg(id)}`, input),
+  createSite: (input: {
+    name: string;
+    allowedOrigins: string[];
+    proxyHost?: string | null;
+    identityVerification?: boolean;
+  }) => post<Site>("/api/sites", input),
+  updateSite: (
+    id: string,
+    input: { name?: string; allowedOrigins?: string[]; proxyHost?: string | null; identityVerification?: boolean },
+  ) => patch<Site>(`/api/sites/${seg(id)}`, input),
   rotateKey: (id: string) => post<Site>(`/api/sites/${seg(id)}/rotate-key`),
 };

@@ -6,6 +6,7 @@ import type { Child } from "hono/jsx";
 import { useCallback, useEffect, useState } from "hono/jsx/dom";
 import { ApiError, type Role, type User } from "./api";
 import { dateTime, ago as fmtAgo, prettyJson, safeHref, text } from "./format";
+import { Link } from "./router";
 
 let me: User | null = null;
 
@@ -168,6 +169,33 @@ export function useCursor(reset: unknown[]) {
     next: (c: string) => setStack((s) => [...s, c]),
     prev: () => setStack((s) => (s.length > 1 ? s.slice(0, -1) : s)),
   };
+}
+
+export type Cursor = ReturnType<typeof useCursor>;
+
+/** The pager of a list read through `page`: `next` is the list's `nextCursor` (absent while loading). */
+export function CursorPager(props: { page: Cursor; next: string | null | undefined }) {
+  const { page, next } = props;
+  return <Pager hasPrev={page.hasPrev} onPrev={page.prev} next={next} onNext={() => next && page.next(next)} />;
+}
+
+/** A page's title with what sits to its right (actions, badges). */
+export function PageHead(props: { title: Child; action?: Child }) {
+  return (
+    <div class="page-head">
+      <h1>{props.title}</h1>
+      {props.action}
+    </div>
+  );
+}
+
+/** A button-styled link shown only to users with at least `minRole` (the server refuses the others anyway). */
+export function ButtonLink(props: { minRole: Role; href: string; label: string }) {
+  return can(props.minRole) ? (
+    <Link class="button" href={props.href}>
+      {props.label}
+    </Link>
+  ) : null;
 }
 
 export function CopyButton(props: { value: string; label?: string }) {

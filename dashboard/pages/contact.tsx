@@ -8,6 +8,7 @@ import { dateTime, displayName, fromLocalInput, prettyJson, splitList, text } fr
 import { Link, navigate } from "../router";
 import {
   type Async,
+  CursorPager,
   can,
   currentUser,
   ErrorBox,
@@ -15,7 +16,6 @@ import {
   Json,
   KV,
   Loaded,
-  Pager,
   Section,
   Time,
   useAction,
@@ -300,12 +300,7 @@ function Timeline(props: { id: string }) {
           )
         }
       </Loaded>
-      <Pager
-        hasPrev={page.hasPrev}
-        onPrev={page.prev}
-        next={events.data?.nextCursor}
-        onNext={() => events.data?.nextCursor && page.next(events.data.nextCursor)}
-      />
+      <CursorPager page={page} next={events.data?.nextCursor} />
     </Section>
   );
 }

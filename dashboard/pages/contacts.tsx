@@ -2,7 +2,7 @@
 import { api, type User } from "../api";
 import { displayName, text } from "../format";
 import { Link, type Location, navigate, setQuery } from "../router";
-import { can, ErrorBox, field, Loaded, Pager, Time, useAction, useAsync, useCursor } from "../ui";
+import { CursorPager, can, ErrorBox, field, Loaded, PageHead, Time, useAction, useAsync, useCursor } from "../ui";
 
 /** Lifecycle stages of issue 8, in order; the server also accepts custom ones. */
 export const stages = ["subscriber", "lead", "mql", "sql", "opportunity", "customer", "evangelist", "other"];
@@ -35,24 +35,26 @@ export function ContactsPage(props: { loc: Location }) {
   const select = (name: string, value: string) => setQuery({ [name]: value }, true);
   return (
     <>
-      <div class="page-head">
-        <h1>Contacts</h1>
-        <div class="actions">
-          {can("marketer") ? (
-            <>
-              <a class="button secondary" href={api.contactsExportUrl(filters)} download>
-                Export CSV
-              </a>
-              <Link class="button secondary" href="/dashboard/contacts/import">
-                Import CSV
-              </Link>
-              <Link class="button" href="/dashboard/contacts/new">
-                New contact
-              </Link>
-            </>
-          ) : null}
-        </div>
-      </div>
+      <PageHead
+        title="Contacts"
+        action={
+          <div class="actions">
+            {can("marketer") ? (
+              <>
+                <a class="button secondary" href={api.contactsExportUrl(filters)} download>
+                  Export CSV
+                </a>
+                <Link class="button secondary" href="/dashboard/contacts/import">
+                  Import CSV
+                </Link>
+                <Link class="button" href="/dashboard/contacts/new">
+                  New contact
+                </Link>
+              </>
+            ) : null}
+          </div>
+        }
+      />
       <form
         class="filters"
         aria-label="Search and filter contacts"
@@ -169,12 +171,7 @@ export function ContactsPage(props: { loc: Location }) {
           )
         }
       </Loaded>
-      <Pager
-        hasPrev={page.hasPrev}
-        onPrev={page.prev}
-        next={list.data?.nextCursor}
-        onNext={() => list.data?.nextCursor && page.next(list.data.nextCursor)}
-      />
+      <CursorPager page={page} next={list.data?.nextCursor} />
     </>
   );
 }

@@ -7,7 +7,7 @@ import { api, type TrackedEvent } from "../api";
 import { mergeLatest } from "../format";
 import type { Location } from "../router";
 import { setQuery } from "../router";
-import { ErrorBox } from "../ui";
+import { ErrorBox, PageHead } from "../ui";
 import { EventRow } from "./contact";
 
 const POLL_MS = 2000;
@@ -55,15 +55,17 @@ export function DebuggerPage(props: { loc: Location }) {
 
   return (
     <>
-      <div class="page-head">
-        <h1>Live events</h1>
-        <div class="actions">
-          <span class={paused ? "badge" : "badge live"}>{paused ? "paused" : "live"}</span>
-          <button type="button" class="secondary" onClick={() => setPaused(!paused)}>
-            {paused ? "Resume" : "Pause"}
-          </button>
-        </div>
-      </div>
+      <PageHead
+        title="Live events"
+        action={
+          <div class="actions">
+            <span class={paused ? "badge" : "badge live"}>{paused ? "paused" : "live"}</span>
+            <button type="button" class="secondary" onClick={() => setPaused(!paused)}>
+              {paused ? "Resume" : "Pause"}
+            </button>
+          </div>
+        }
+      />
       <div class="filters">
         <select
           aria-label="Site"

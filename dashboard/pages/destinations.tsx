@@ -3,7 +3,7 @@ import { useState } from "hono/jsx/dom";
 import { api, type Destination } from "../api";
 import { splitList, text } from "../format";
 import { Link, navigate } from "../router";
-import { CopyButton, ErrorBox, field, Loaded, Pager, Section, Time, useAction, useAsync, useCursor } from "../ui";
+import { CopyButton, CursorPager, ErrorBox, field, Loaded, Section, Time, useAction, useAsync, useCursor } from "../ui";
 
 function CreateForm(props: { onCreated: (d: Destination) => void }) {
   const segments = useAsync(() => api.segments().catch(() => []), []);
@@ -238,12 +238,7 @@ export function DestinationPage(props: { id: string }) {
             )
           }
         </Loaded>
-        <Pager
-          hasPrev={page.hasPrev}
-          onPrev={page.prev}
-          next={deliveries.data?.nextCursor}
-          onNext={() => deliveries.data?.nextCursor && page.next(deliveries.data.nextCursor)}
-        />
+        <CursorPager page={page} next={deliveries.data?.nextCursor} />
       </Section>
     </>
   );

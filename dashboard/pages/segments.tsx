@@ -4,7 +4,20 @@ import { api, type Preview, type Rule, type Segment } from "../api";
 import { displayName, num } from "../format";
 import { Link, navigate } from "../router";
 import { isComplete } from "../rules";
-import { can, ErrorBox, field, Loaded, Pager, Section, Time, useAction, useAsync, useCursor } from "../ui";
+import {
+  ButtonLink,
+  CursorPager,
+  can,
+  ErrorBox,
+  field,
+  Loaded,
+  PageHead,
+  Section,
+  Time,
+  useAction,
+  useAsync,
+  useCursor,
+} from "../ui";
 import { RuleEditor } from "./rule-builder";
 
 export const memberCount = (s: Segment) => s.memberCount ?? s.count;
@@ -13,14 +26,10 @@ export function SegmentsPage() {
   const list = useAsync(() => api.segments(), []);
   return (
     <>
-      <div class="page-head">
-        <h1>Segments</h1>
-        {can("marketer") ? (
-          <Link class="button" href="/dashboard/segments/new">
-            New segment
-          </Link>
-        ) : null}
-      </div>
+      <PageHead
+        title="Segments"
+        action={<ButtonLink minRole="marketer" href="/dashboard/segments/new" label="New segment" />}
+      />
       <Loaded state={list}>
         {(items) =>
           items.length === 0 ? (
@@ -149,12 +158,7 @@ function Members(props: { segmentKey: string }) {
           )
         }
       </Loaded>
-      <Pager
-        hasPrev={page.hasPrev}
-        onPrev={page.prev}
-        next={members.data?.nextCursor}
-        onNext={() => members.data?.nextCursor && page.next(members.data.nextCursor)}
-      />
+      <CursorPager page={page} next={members.data?.nextCursor} />
     </Section>
   );
 }
@@ -189,12 +193,7 @@ function History(props: { segmentKey: string }) {
           )
         }
       </Loaded>
-      <Pager
-        hasPrev={page.hasPrev}
-        onPrev={page.prev}
-        next={history.data?.nextCursor}
-        onNext={() => history.data?.nextCursor && page.next(history.data.nextCursor)}
-      />
+      <CursorPager page={page} next={history.data?.nextCursor} />
     </Section>
   );
 }
@@ -296,27 +295,29 @@ export function SegmentPage(props: { segmentKey?: string }) {
           {(s) =>
             s ? (
               <>
-                <div class="page-head">
-                  <h1>{s.name || s.key}</h1>
-                  <div class="actions">
-                    <span class="badge">{num(s.memberCount ?? s.count)} members</span>
-                    {can("marketer") ? (
-                      <button
-                        type="button"
-                        class="danger"
-                        onClick={() =>
-                          confirm(`Delete the segment ${s.key}?`) &&
-                          action.run(async () => {
-                            await api.deleteSegment(s.key);
-                            navigate("/dashboard/segments");
-                          }, "Segment deleted")
-                        }
-                      >
-                        Delete
-                      </button>
-                    ) : null}
-                  </div>
-                </div>
+                <PageHead
+                  title={s.name || s.key}
+                  action={
+                    <div class="actions">
+                      <span class="badge">{num(s.memberCount ?? s.count)} members</span>
+                      {can("marketer") ? (
+                        <button
+                          type="button"
+                          class="danger"
+                          onClick={() =>
+                            confirm(`Delete the segment ${s.key}?`) &&
+                            action.run(async () => {
+                              await api.deleteSegment(s.key);
+                              navigate("/dashboard/segments");
+                            }, "Segment deleted")
+                          }
+                        >
+                          Delete
+                        </button>
+                      ) : null}
+                    </div>
+                  }
+                />
                 <ErrorBox error={action.error} />
                 <SegmentForm segment={s} keys={keys} onSaved={onSaved} />
                 <div class="grid2">

@@ -12,6 +12,10 @@ export function installSnippet(origin: string, writeKey: string): string {
   return `<script async src="${origin}/s.js" data-key="${writeKey}"></script>`;
 }
 
+function ProxyHostHint() {
+  return <p class="muted">The hostname visitors use, for edge rewriting (no scheme or path); leave empty for none.</p>;
+}
+
 function SiteCard(props: { site: Site; onChange: (s: Site) => void }) {
   const s = props.site;
   const action = useAction();
@@ -80,6 +84,34 @@ function SiteCard(props: { site: Site; onChange: (s: Site) => void }) {
           Allowed origins: {s.allowedOrigins.length ? s.allowedOrigins.join(", ") : "none (browser events refused)"}
         </p>
       )}
+      {admin ? (
+        <form
+          class="form"
+          onSubmit={(e: Event) => {
+            e.preventDefault();
+            const host = field(e.target as HTMLFormElement, "proxyHost");
+            action.run(
+              async () => props.onChange(await api.updateSite(s.id, { proxyHost: host || null })),
+              host ? "Proxy host saved" : "Proxy host removed",
+            );
+          }}
+        >
+          <label for={`proxy-host-${s.id}`}>Proxy host</label>
+          <input
+            id={`proxy-host-${s.id}`}
+            name="proxyHost"
+            maxlength={254}
+            value={s.proxyHost ?? ""}
+            placeholder="www.shop.example"
+          />
+          <ProxyHostHint />
+          <button type="submit" class="secondary" disabled={action.busy}>
+            Save proxy host
+          </button>
+        </form>
+      ) : (
+        <p>Proxy host: {s.proxyHost ?? "none"}</p>
+      )}
       <label class="check">
         <input
           type="checkbox"
@@ -137,9 +169,11 @@ export function SitesPage() {
             e.preventDefault();
             const form = e.target as HTMLFormElement;
             action.run(async () => {
+              const proxyHost = field(form, "proxyHost");
               const site = await api.createSite({
                 name: field(form, "name"),
                 allowedOrigins: splitList(field(form, "origins")),
+                ...(proxyHost ? { proxyHost } : {}),
               });
               form.reset();
               sites.set([...(sites.data ?? []), site]);
@@ -152,6 +186,9 @@ export function SitesPage() {
           <input id="site-name" name="name" required maxlength={200} placeholder="Web shop" />
           <label for="site-origins">Allowed origins (one per line)</label>
           <textarea id="site-origins" name="origins" rows={2} maxlength={13000} placeholder="https://www.example.com" />
+          <label for="site-proxy-host">Proxy host</label>
+          <input id="site-proxy-host" name="proxyHost" maxlength={254} placeholder="www.shop.example" />
+          <ProxyHostHint />
           <button type="submit" disabled={action.busy}>
             Create site
           </button>

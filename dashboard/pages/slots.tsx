@@ -7,20 +7,16 @@ import { useState } from "hono/jsx/dom";
 import { api, type Content, type Slot, type SlotPreview, type SlotRule } from "../api";
 import { fromLocalInput, num, pct, prettyJson, text, toLocalInput } from "../format";
 import { Link, navigate } from "../router";
-import { can, ErrorBox, field, Loaded, Section, useAction, useAsync } from "../ui";
+import { ButtonLink, can, ErrorBox, field, Loaded, PageHead, Section, useAction, useAsync } from "../ui";
 
 export function SlotsPage() {
   const list = useAsync(() => api.slots(), []);
   return (
     <>
-      <div class="page-head">
-        <h1>Personalization</h1>
-        {can("marketer") ? (
-          <Link class="button" href="/dashboard/slots/new">
-            New slot
-          </Link>
-        ) : null}
-      </div>
+      <PageHead
+        title="Personalization"
+        action={<ButtonLink minRole="marketer" href="/dashboard/slots/new" label="New slot" />}
+      />
       <Loaded state={list}>
         {(items) =>
           items.length === 0 ? (
@@ -392,26 +388,30 @@ export function SlotPage(props: { slotKey?: string }) {
           {(s) =>
             s ? (
               <>
-                <div class="page-head">
-                  <h1>
-                    Slot <code>{s.key}</code>
-                  </h1>
-                  {can("marketer") ? (
-                    <button
-                      type="button"
-                      class="danger"
-                      onClick={() =>
-                        confirm(`Delete the slot ${s.key}?`) &&
-                        action.run(async () => {
-                          await api.deleteSlot(s.key);
-                          navigate("/dashboard/slots");
-                        }, "Slot deleted")
-                      }
-                    >
-                      Delete
-                    </button>
-                  ) : null}
-                </div>
+                <PageHead
+                  title={
+                    <>
+                      Slot <code>{s.key}</code>
+                    </>
+                  }
+                  action={
+                    can("marketer") ? (
+                      <button
+                        type="button"
+                        class="danger"
+                        onClick={() =>
+                          confirm(`Delete the slot ${s.key}?`) &&
+                          action.run(async () => {
+                            await api.deleteSlot(s.key);
+                            navigate("/dashboard/slots");
+                          }, "Slot deleted")
+                        }
+                      >
+                        Delete
+                      </button>
+                    ) : null
+                  }
+                />
                 <ErrorBox error={action.error} />
                 <p class="muted">
                   On your site: <code>{`<div data-tessera-slot="${s.key}">default HTML</div>`}</code>

@@ -14,7 +14,14 @@ import { ApiError } from "../lib/errors";
 import { subtractComputed } from "../profiles/computed";
 import { mergeSnapshotSchema } from "../profiles/merge";
 import { idSetOf, resolveProfile } from "../profiles/read";
-import { guardStatement, jsonList, type Profile } from "../profiles/state";
+import {
+  guardStatement,
+  jsonList,
+  type Profile,
+  profileColumnNames,
+  profileColumns,
+  profileUpdateStatement,
+} from "../profiles/state";
 import { displayName } from "../profiles/traits";
 import { planSegmentWrites } from "../segments/pipeline";
 import { withProfileTotals } from "../stats/metrics";
@@ -37,6 +44,13 @@ export interface UnmergeResult {
 
 const sameStamp = (a?: { t: number; s: string; m?: string }, b?: { t: number; s: string; m?: string }) =>
   a !== undefined && b !== undefined && a.t === b.t && a.s === b.s && a.m === b.m;
+
+/** The loser, live again with the state it had when it was merged (its snapshot). */
+const restoreLoserSql = `UPDATE profiles SET merged_into = NULL, ${profileColumnNames.map((c) => `${c} = ?`).join(", ")},
+  updated_at = ? WHERE id = ?`;
+
+/** What giving back the loser's traits changes on the survivor. */
+const givenBack: (keyof Profile)[] = ["traits", "traitMeta", "computed", "email", "name", "identified", "mergeCount"];
 
 /** Undoes `mergeId` (or the latest merge into the profile). Throws ApiError 404/409/503. */
 export async function unmergeProfile(
@@ -90,29 +104,7 @@ export async function unmergeProfile(
 
     const statements: D1PreparedStatement[] = [
       guardStatement(db, [[survivor.id, survivor.updatedAt]], []),
-      db
-        .prepare(
-          `UPDATE profiles SET merged_into = NULL, traits = ?, trait_meta = ?, computed = ?, email = ?, name = ?,
-             identified = ?, company_id = ?, lifecycle_stage = ?, owner_id = ?, tags = ?, merge_count = ?,
-             first_seen_at = ?, last_seen_at = ?, updated_at = ? WHERE id = ?`,
-        )
-        .bind(
-          JSON.stringify(l.traits),
-          JSON.stringify(l.traitMeta),
-          JSON.stringify(l.computed),
-          l.email,
-          l.name,
-          l.identified ? 1 : 0,
-          l.companyId,
-          l.lifecycleStage,
-          l.ownerId,
-          JSON.stringify(l.tags),
-          l.mergeCount,
-          l.firstSeenAt,
-          l.lastSeenAt,
-          now,
-          merge.loser_id,
-        ),
+      db.prepare(restoreLoserSql).bind(...profileColumns(l), now, merge.loser_id),
       db
         .prepare(
           `UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2
@@ -130,22 +122,7 @@ export async function unmergeProfile(
       db
         .prepare("UPDATE tasks SET profile_id = ?1 WHERE profile_id = ?2 AND id IN (SELECT value FROM json_each(?3))")
         .bind(merge.loser_id, survivor.id, jsonList(snapshot.taskIds)),
-      db
-        .prepare(
-          `UPDATE profiles SET traits = ?, trait_meta = ?, computed = ?, email = ?, name = ?, identified = ?,
-             merge_count = ?, updated_at = ? WHERE id = ?`,
-        )
-        .bind(
-          JSON.stringify(updated.traits),
-          JSON.stringify(updated.traitMeta),
-          JSON.stringify(updated.computed),
-          updated.email,
-          updated.name,
-          updated.identified ? 1 : 0,
-          updated.mergeCount,
-          updated.updatedAt,
-          survivor.id,
-        ),
+      profileUpdateStatement(db, updated, givenBack),
       db.prepare("UPDATE profile_merges SET undone_at = ? WHERE id = ?").bind(now, merge.id),
     ];
     statements.push(

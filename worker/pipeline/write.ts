@@ -8,7 +8,13 @@
  */
 import { mergeWrites } from "../identity/merge";
 import { newId } from "../lib/ids";
-import { guardStatement, type Profile, profileUpdateStatement } from "../profiles/state";
+import {
+  guardStatement,
+  type Profile,
+  profileColumnNames,
+  profileColumns,
+  profileUpdateStatement,
+} from "../profiles/state";
 import { eventNameRows, metricRows, metricUpserts, withProfileTotals } from "../stats/metrics";
 import type { Plan } from "./plan";
 
@@ -28,31 +34,11 @@ function multiInsert(db: D1Database, head: string, width: number, rows: unknown[
   return out;
 }
 
+const insertProfileSql = `INSERT INTO profiles (id, merged_into, ${profileColumnNames.join(", ")}, created_at, updated_at)
+  VALUES (?, NULL, ${profileColumnNames.map(() => "?").join(", ")}, ?, ?)`;
+
 function insertProfile(db: D1Database, p: Profile): D1PreparedStatement {
-  return db
-    .prepare(
-      `INSERT INTO profiles (id, merged_into, traits, trait_meta, computed, email, name, identified, company_id,
-         lifecycle_stage, owner_id, tags, merge_count, first_seen_at, last_seen_at, created_at, updated_at)
-       VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .bind(
-      p.id,
-      JSON.stringify(p.traits),
-      JSON.stringify(p.traitMeta),
-      JSON.stringify(p.computed),
-      p.email,
-      p.name,
-      p.identified ? 1 : 0,
-      p.companyId,
-      p.lifecycleStage,
-      p.ownerId,
-      JSON.stringify(p.tags),
-      p.mergeCount,
-      p.firstSeenAt,
-      p.lastSeenAt,
-      p.createdAt,
-      p.updatedAt,
-    );
+  return db.prepare(insertProfileSql).bind(p.id, ...profileColumns(p), p.createdAt, p.updatedAt);
 }
 
 /** The statements that carry out a plan (the segments hook's statements are appended by the caller). */

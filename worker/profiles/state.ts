@@ -118,29 +118,47 @@ export function guardStatement(db: D1Database, expectations: [string, number][],
     .bind(jsonList(expectations), expectations.length, jsonList(hashes));
 }
 
-/** Profile columns, by the in-memory field they hold (the fields a writer may change). */
-const columns: Partial<Record<keyof Profile, [string, (p: Profile) => unknown]>> = {
-  traits: ["traits", (p) => JSON.stringify(p.traits)],
-  traitMeta: ["trait_meta", (p) => JSON.stringify(p.traitMeta)],
-  computed: ["computed", (p) => JSON.stringify(p.computed)],
-  email: ["email", (p) => p.email],
-  name: ["name", (p) => p.name],
-  identified: ["identified", (p) => (p.identified ? 1 : 0)],
-  companyId: ["company_id", (p) => p.companyId],
-  lifecycleStage: ["lifecycle_stage", (p) => p.lifecycleStage],
-  ownerId: ["owner_id", (p) => p.ownerId],
-  tags: ["tags", (p) => JSON.stringify(p.tags)],
-  mergeCount: ["merge_count", (p) => p.mergeCount],
-  firstSeenAt: ["first_seen_at", (p) => p.firstSeenAt],
-  lastSeenAt: ["last_seen_at", (p) => p.lastSeenAt],
-};
+/** A profile's state without its identity and bookkeeping: what a merge snapshot keeps of the loser. */
+export type ProfileState = Omit<Profile, "id" | "mergedInto" | "createdAt" | "updatedAt">;
+
+/**
+ * The profile columns a writer may change, in one fixed order: the in-memory field, the column,
+ * and the value bound for it. Whole-profile writes (insert, unmerge's restore) bind all of them.
+ */
+const writable: [keyof ProfileState, string, (p: ProfileState) => unknown][] = [
+  ["traits", "traits", (p) => JSON.stringify(p.traits)],
+  ["traitMeta", "trait_meta", (p) => JSON.stringify(p.traitMeta)],
+  ["computed", "computed", (p) => JSON.stringify(p.computed)],
+  ["email", "email", (p) => p.email],
+  ["name", "name", (p) => p.name],
+  ["identified", "identified", (p) => (p.identified ? 1 : 0)],
+  ["companyId", "company_id", (p) => p.companyId],
+  ["lifecycleStage", "lifecycle_stage", (p) => p.lifecycleStage],
+  ["ownerId", "owner_id", (p) => p.ownerId],
+  ["tags", "tags", (p) => JSON.stringify(p.tags)],
+  ["mergeCount", "merge_count", (p) => p.mergeCount],
+  ["firstSeenAt", "first_seen_at", (p) => p.firstSeenAt],
+  ["lastSeenAt", "last_seen_at", (p) => p.lastSeenAt],
+];
+
+const columns = new Map<keyof Profile, readonly [string, (p: ProfileState) => unknown]>(
+  writable.map(([field, column, value]) => [field, [column, value]]),
+);
+
+/** The columns `profileColumns` binds, in its order, for the SQL text of a whole-profile write. */
+export const profileColumnNames: readonly string[] = writable.map(([, column]) => column);
+
+/** The bound values of `profileColumnNames` for `p`, in the same order. */
+export function profileColumns(p: ProfileState): unknown[] {
+  return writable.map(([, , value]) => value(p));
+}
 
 /** An UPDATE of `fields` (and always `updated_at`) of a stored profile, from its in-memory state. */
 export function profileUpdateStatement(db: D1Database, p: Profile, fields: Iterable<keyof Profile>) {
   const sets: string[] = [];
   const values: unknown[] = [];
   for (const field of fields) {
-    const column = columns[field];
+    const column = columns.get(field);
     if (!column) continue;
     sets.push(`${column[0]} = ?`);
     values.push(column[1](p));
