@@ -6,7 +6,7 @@ import type { Child } from "hono/jsx";
 import { useCallback, useEffect, useState } from "hono/jsx/dom";
 import { ApiError, type Role, type User } from "./api";
 import { dateTime, ago as fmtAgo, prettyJson, safeHref, text } from "./format";
-import { Link } from "./router";
+import { Link, navigate } from "./router";
 
 let me: User | null = null;
 
@@ -263,6 +263,36 @@ export function useAction() {
     }
   };
   return { busy, error, run, setError };
+}
+
+/**
+ * A destructive action: asks `question`, runs `remove` through `action` (errors shown inline,
+ * disabled while busy), then leaves for `then` and says `done`. Callers decide who sees it.
+ */
+export function DeleteButton(props: {
+  label?: string;
+  question: string;
+  action: ReturnType<typeof useAction>;
+  remove: () => Promise<unknown>;
+  then: string;
+  done: string;
+}) {
+  return (
+    <button
+      type="button"
+      class="danger"
+      disabled={props.action.busy}
+      onClick={() =>
+        confirm(props.question) &&
+        props.action.run(async () => {
+          await props.remove();
+          navigate(props.then);
+        }, props.done)
+      }
+    >
+      {props.label ?? "Delete"}
+    </button>
+  );
 }
 
 /** Reads `name` from a submitted form as trimmed text. */

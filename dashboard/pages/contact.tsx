@@ -11,6 +11,7 @@ import {
   CursorPager,
   can,
   currentUser,
+  DeleteButton,
   ErrorBox,
   field,
   Json,
@@ -445,22 +446,14 @@ function Profile360(props: { state: Async<Profile>; profile: Profile }) {
             </a>
           ) : null}
           {can("admin") ? (
-            <button
-              type="button"
-              class="danger"
-              disabled={action.busy}
-              onClick={() =>
-                confirm(
-                  "Erase this person? Their profile, identities, events and CRM data are deleted, and their identifiers are suppressed so they are not recreated.",
-                ) &&
-                action.run(async () => {
-                  await api.eraseProfile(p.id);
-                  navigate("/dashboard/contacts");
-                }, "Contact erased")
-              }
-            >
-              Erase
-            </button>
+            <DeleteButton
+              label="Erase"
+              question="Erase this person? Their profile, identities, events and CRM data are deleted, and their identifiers are suppressed so they are not recreated."
+              action={action}
+              remove={() => api.eraseProfile(p.id)}
+              then="/dashboard/contacts"
+              done="Contact erased"
+            />
           ) : null}
         </div>
       </div>

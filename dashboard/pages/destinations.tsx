@@ -2,8 +2,20 @@
 import { useState } from "hono/jsx/dom";
 import { api, type Destination } from "../api";
 import { splitList, text } from "../format";
-import { Link, navigate } from "../router";
-import { CopyButton, CursorPager, ErrorBox, field, Loaded, Section, Time, useAction, useAsync, useCursor } from "../ui";
+import { Link } from "../router";
+import {
+  CopyButton,
+  CursorPager,
+  DeleteButton,
+  ErrorBox,
+  field,
+  Loaded,
+  Section,
+  Time,
+  useAction,
+  useAsync,
+  useCursor,
+} from "../ui";
 
 function CreateForm(props: { onCreated: (d: Destination) => void }) {
   const segments = useAsync(() => api.segments().catch(() => []), []);
@@ -166,20 +178,13 @@ export function DestinationPage(props: { id: string }) {
               >
                 {d.enabled === false ? "Enable" : "Disable"}
               </button>
-              <button
-                type="button"
-                class="danger"
-                disabled={action.busy}
-                onClick={() =>
-                  confirm("Delete this destination? Pending deliveries are dropped.") &&
-                  action.run(async () => {
-                    await api.deleteDestination(d.id);
-                    navigate("/dashboard/destinations");
-                  }, "Destination deleted")
-                }
-              >
-                Delete
-              </button>
+              <DeleteButton
+                question="Delete this destination? Pending deliveries are dropped."
+                action={action}
+                remove={() => api.deleteDestination(d.id)}
+                then="/dashboard/destinations"
+                done="Destination deleted"
+              />
             </div>
           </div>
         )}

@@ -8,6 +8,7 @@ import {
   ButtonLink,
   CursorPager,
   can,
+  DeleteButton,
   ErrorBox,
   field,
   Loaded,
@@ -301,19 +302,13 @@ export function SegmentPage(props: { segmentKey?: string }) {
                     <div class="actions">
                       <span class="badge">{num(s.memberCount ?? s.count)} members</span>
                       {can("marketer") ? (
-                        <button
-                          type="button"
-                          class="danger"
-                          onClick={() =>
-                            confirm(`Delete the segment ${s.key}?`) &&
-                            action.run(async () => {
-                              await api.deleteSegment(s.key);
-                              navigate("/dashboard/segments");
-                            }, "Segment deleted")
-                          }
-                        >
-                          Delete
-                        </button>
+                        <DeleteButton
+                          question={`Delete the segment ${s.key}?`}
+                          action={action}
+                          remove={() => api.deleteSegment(s.key)}
+                          then="/dashboard/segments"
+                          done="Segment deleted"
+                        />
                       ) : null}
                     </div>
                   }

@@ -7,7 +7,7 @@ import { useState } from "hono/jsx/dom";
 import { api, type Content, type Slot, type SlotPreview, type SlotRule } from "../api";
 import { fromLocalInput, num, pct, prettyJson, text, toLocalInput } from "../format";
 import { Link, navigate } from "../router";
-import { ButtonLink, can, ErrorBox, field, Loaded, PageHead, Section, useAction, useAsync } from "../ui";
+import { ButtonLink, can, DeleteButton, ErrorBox, field, Loaded, PageHead, Section, useAction, useAsync } from "../ui";
 
 export function SlotsPage() {
   const list = useAsync(() => api.slots(), []);
@@ -396,19 +396,13 @@ export function SlotPage(props: { slotKey?: string }) {
                   }
                   action={
                     can("marketer") ? (
-                      <button
-                        type="button"
-                        class="danger"
-                        onClick={() =>
-                          confirm(`Delete the slot ${s.key}?`) &&
-                          action.run(async () => {
-                            await api.deleteSlot(s.key);
-                            navigate("/dashboard/slots");
-                          }, "Slot deleted")
-                        }
-                      >
-                        Delete
-                      </button>
+                      <DeleteButton
+                        question={`Delete the slot ${s.key}?`}
+                        action={action}
+                        remove={() => api.deleteSlot(s.key)}
+                        then="/dashboard/slots"
+                        done="Slot deleted"
+                      />
                     ) : null
                   }
                 />
