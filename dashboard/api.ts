@@ -472,11 +472,18 @@ export const api = {
     name: string;
     allowedOrigins: string[];
     proxyHost?: string | null;
+    originUrl?: string | null;
     identityVerification?: boolean;
   }) => post<Site>("/api/sites", input),
   updateSite: (
     id: string,
-    input: { name?: string; allowedOrigins?: string[]; proxyHost?: string | null; identityVerification?: boolean },
+    input: {
+      name?: string;
+      allowedOrigins?: string[];
+      proxyHost?: string | null;
+      originUrl?: string | null;
+      identityVerification?: boolean;
+    },
   ) => patch<Site>(`/api/sites/${seg(id)}`, input),
   rotateKey: (id: string) => post<Site>(`/api/sites/${seg(id)}/rotate-key`),
 };

@@ -16,6 +16,10 @@ function ProxyHostHint() {
   return <p class="muted">The hostname visitors use, for edge rewriting (no scheme or path); leave empty for none.</p>;
 }
 
+function OriginUrlHint() {
+  return <p class="muted">Where the site's pages really live (https://…); the proxy host fetches pages from here.</p>;
+}
+
 function SiteCard(props: { site: Site; onChange: (s: Site) => void }) {
   const s = props.site;
   const action = useAction();
@@ -89,10 +93,13 @@ function SiteCard(props: { site: Site; onChange: (s: Site) => void }) {
           class="form"
           onSubmit={(e: Event) => {
             e.preventDefault();
-            const host = field(e.target as HTMLFormElement, "proxyHost");
+            const form = e.target as HTMLFormElement;
+            const host = field(form, "proxyHost");
+            const origin = field(form, "originUrl");
             action.run(
-              async () => props.onChange(await api.updateSite(s.id, { proxyHost: host || null })),
-              host ? "Proxy host saved" : "Proxy host removed",
+              async () =>
+                props.onChange(await api.updateSite(s.id, { proxyHost: host || null, originUrl: origin || null })),
+              "Edge rewriting saved",
             );
           }}
         >
@@ -105,12 +112,24 @@ function SiteCard(props: { site: Site; onChange: (s: Site) => void }) {
             placeholder="www.shop.example"
           />
           <ProxyHostHint />
+          <label for={`origin-url-${s.id}`}>Origin URL</label>
+          <input
+            id={`origin-url-${s.id}`}
+            name="originUrl"
+            type="url"
+            maxlength={2048}
+            value={s.originUrl ?? ""}
+            placeholder="https://origin.shop.example"
+          />
+          <OriginUrlHint />
           <button type="submit" class="secondary" disabled={action.busy}>
-            Save proxy host
+            Save edge rewriting
           </button>
         </form>
       ) : (
-        <p>Proxy host: {s.proxyHost ?? "none"}</p>
+        <p>
+          Proxy host: {s.proxyHost ?? "none"}; origin URL: {s.originUrl ?? "none"}
+        </p>
       )}
       <label class="check">
         <input
@@ -170,10 +189,12 @@ export function SitesPage() {
             const form = e.target as HTMLFormElement;
             action.run(async () => {
               const proxyHost = field(form, "proxyHost");
+              const originUrl = field(form, "originUrl");
               const site = await api.createSite({
                 name: field(form, "name"),
                 allowedOrigins: splitList(field(form, "origins")),
                 ...(proxyHost ? { proxyHost } : {}),
+                ...(originUrl ? { originUrl } : {}),
               });
               form.reset();
               sites.set([...(sites.data ?? []), site]);
@@ -189,6 +210,15 @@ export function SitesPage() {
           <label for="site-proxy-host">Proxy host</label>
           <input id="site-proxy-host" name="proxyHost" maxlength={254} placeholder="www.shop.example" />
           <ProxyHostHint />
+          <label for="site-origin-url">Origin URL</label>
+          <input
+            id="site-origin-url"
+            name="originUrl"
+            type="url"
+            maxlength={2048}
+            placeholder="https://origin.shop.example"
+          />
+          <OriginUrlHint />
           <button type="submit" disabled={action.busy}>
             Create site
           </button>
