@@ -8,7 +8,10 @@
  * Prints one JSON object on stdout. `seeded` is the number of profiles bench/inproc.ts seeded:
  * visitors are drawn from them (`anon-seed-<i>`, `user-seed-<i>`), as returning visitors are.
  */
-const [kind, json] = process.argv.slice(2);
+import { pathToFileURL } from "node:url";
+
+const main = import.meta.url === pathToFileURL(process.argv[1] ?? "").href;
+const [kind, json] = main ? process.argv.slice(2) : [];
 const opts = JSON.parse(json ?? "{}");
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -33,13 +36,14 @@ function summary(samples) {
 /**
  * A page-heavy mix like a shop's: 60% page views, 30% track (10% of them orders), 10% identify.
  * With `seeded`, 80% of events come from returning (seeded) visitors, who identify as themselves.
+ * Exported for bench/profile.mjs, which profiles the Worker's code on the same payloads.
  */
-function makeEvent(client, i, profiles, seeded) {
+export function makeEvent(client, i, profiles, seeded, runId = opts.runId) {
   const returning = seeded > 0 && random() < 0.8;
   const visitor = returning ? pick(seeded) : null;
-  const anon = returning ? `anon-seed-${visitor}` : `anon-${opts.runId}-${client}-${i % profiles}`;
+  const anon = returning ? `anon-seed-${visitor}` : `anon-${runId}-${client}-${i % profiles}`;
   const n = i % 10;
-  const base = { anonymousId: anon, messageId: `m-${opts.runId}-${client}-${i}`, timestamp: new Date().toISOString() };
+  const base = { anonymousId: anon, messageId: `m-${runId}-${client}-${i}`, timestamp: new Date().toISOString() };
   if (n < 6)
     return { ...base, type: "page", properties: { path: `/p/${i % 50}`, url: `https://shop.example/p/${i % 50}` } };
   if (n < 9)
@@ -54,8 +58,8 @@ function makeEvent(client, i, profiles, seeded) {
     : {
         ...base,
         type: "identify",
-        userId: `user-${opts.runId}-${client}-${i % profiles}`,
-        traits: { email: `u-${opts.runId}-${client}-${i % profiles}@example.com`, plan: "pro" },
+        userId: `user-${runId}-${client}-${i % profiles}`,
+        traits: { email: `u-${runId}-${client}-${i % profiles}@example.com`, plan: "pro" },
       };
 }
 
@@ -232,6 +236,8 @@ async function timing() {
   return out;
 }
 
-const kinds = { ingest, latency, freshness, timing };
-if (!kinds[kind]) throw new Error(`unknown load kind: ${kind}`);
-process.stdout.write(`${JSON.stringify(await kinds[kind]())}\n`);
+if (main) {
+  const kinds = { ingest, latency, freshness, timing };
+  if (!kinds[kind]) throw new Error(`unknown load kind: ${kind}`);
+  process.stdout.write(`${JSON.stringify(await kinds[kind]())}\n`);
+}

@@ -45,6 +45,38 @@ export function cleanId(value: string | number | null | undefined): string | nul
   return id;
 }
 
+/**
+ * What an event adds to the message it came from, whatever the message: its own field names,
+ * nulls, two epoch times, a generated messageId, its flags, `verified`. Server enrichment of the
+ * context is not included (pack.ts adds it).
+ */
+const EVENT_FIELDS_BYTES = 1_024;
+
+// Serialised-size bounds of the events made here, so packing them into queue messages does not
+// have to serialise them to measure them (a WeakMap: nothing is added to the event itself).
+const sizeBounds = new WeakMap<NormalizedEvent, number>();
+const contextBytes = new WeakMap<Record<string, unknown>, number>();
+
+function batchContextBytes(context: Record<string, unknown> | null): number {
+  if (context === null) return 0;
+  let bytes = contextBytes.get(context);
+  if (bytes === undefined) {
+    bytes = utf8Length(JSON.stringify(context));
+    contextBytes.set(context, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * An upper bound of `JSON.stringify(event)`'s UTF-8 bytes, before server enrichment, for events
+ * made by `normalizeMessage` (undefined for others). Every byte of the message and of the batch
+ * context appears at most twice in the event (`context.traits` is copied into an identify's
+ * traits, `category` into a page's properties); zod only removes and trims.
+ */
+export function eventSizeBound(event: NormalizedEvent): number | undefined {
+  return sizeBounds.get(event);
+}
+
 /** What a batch contributes to each of its messages. */
 export interface BatchDefaults {
   sentAt: number | null;
@@ -89,7 +121,7 @@ export function normalizeMessage(
   const clean = sanitizeObject(raw);
   if (!clean.ok) return clean;
   const input = clean.value;
-  if (utf8Length(JSON.stringify(input)) > MAX_MESSAGE_BYTES) {
+  if (clean.bytes > MAX_MESSAGE_BYTES) {
     return { ok: false, reason: `message is larger than ${MAX_MESSAGE_BYTES / 1024} KB` };
   }
   if (opts.type) input.type = opts.type;
@@ -172,25 +204,23 @@ export function normalizeMessage(
       break;
   }
 
-  return {
-    ok: true,
-    userHash,
-    event: {
-      type: m.type,
-      messageId,
-      anonymousId,
-      userId,
-      previousId,
-      groupId,
-      event,
-      name,
-      properties,
-      traits,
-      context,
-      timestamp: time.timestamp,
-      receivedAt: opts.receivedAt,
-      flags,
-      verified: false,
-    },
+  const normalized: NormalizedEvent = {
+    type: m.type,
+    messageId,
+    anonymousId,
+    userId,
+    previousId,
+    groupId,
+    event,
+    name,
+    properties,
+    traits,
+    context,
+    timestamp: time.timestamp,
+    receivedAt: opts.receivedAt,
+    flags,
+    verified: false,
   };
+  sizeBounds.set(normalized, 2 * (clean.bytes + batchContextBytes(opts.batch.context)) + EVENT_FIELDS_BYTES);
+  return { ok: true, userHash, event: normalized };
 }

@@ -4,6 +4,8 @@
  * actually sent (`contentType: "json"`).
  */
 import type { NormalizedEvent, QueuedBatch } from "../wire/queue";
+import { SERVER_CONTEXT_KEYS } from "./enrich";
+import { eventSizeBound } from "./normalize";
 import { utf8Length } from "./sanitize";
 
 /** Target size of one queue message: well under the 128 KB limit. */
@@ -17,9 +19,46 @@ export interface Packed {
   bytes: number;
 }
 
+// Enrichment values are shared by the events of a request (one geo, one device per user agent).
+const valueBytes = new WeakMap<object, number>();
+
+/** Bytes the server's context keys add to an event (what normalizeMessage's bound leaves out). */
+function enrichmentBytes(context: Record<string, unknown>): number {
+  let bytes = 0;
+  for (const key of SERVER_CONTEXT_KEYS) {
+    const value = context[key];
+    if (value === undefined) continue;
+    let n = typeof value === "object" && value !== null ? valueBytes.get(value) : undefined;
+    if (n === undefined) {
+      n = utf8Length(JSON.stringify(value));
+      if (typeof value === "object" && value !== null) valueBytes.set(value, n);
+    }
+    bytes += key.length + 4 + n;
+  }
+  return bytes;
+}
+
+/**
+ * The whole request in one message when the events' size bounds say it fits, which is the
+ * common case (a page's few events): then no event is serialised just to be measured.
+ */
+function packedWhole(siteId: string, events: NormalizedEvent[], overhead: number): Packed | null {
+  if (events.length === 0) return null;
+  let bytes = overhead;
+  for (const event of events) {
+    const bound = eventSizeBound(event);
+    if (bound === undefined) return null;
+    bytes += bound + enrichmentBytes(event.context) + 1;
+    if (bytes > MAX_QUEUE_MESSAGE_BYTES) return null;
+  }
+  return { batch: { v: 1, siteId, events }, bytes };
+}
+
 /** Splits one site's events into QueuedBatch messages of at most ~100 KB each, keeping their order. */
 export function packEvents(siteId: string, events: NormalizedEvent[]): Packed[] {
   const overhead = utf8Length(JSON.stringify({ v: 1, siteId, events: [] } satisfies QueuedBatch));
+  const whole = packedWhole(siteId, events, overhead);
+  if (whole) return [whole];
   const out: Packed[] = [];
   let current: NormalizedEvent[] = [];
   let bytes = overhead;

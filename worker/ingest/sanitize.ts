@@ -17,37 +17,71 @@ const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
 class Unsafe extends Error {}
 
-function clean(value: unknown, depth: number): unknown {
+// Strings made only of these characters serialise as themselves between quotes, one byte each.
+const PLAIN_JSON = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** Bytes of `JSON.stringify(s)` in UTF-8, without serialising the common (plain ASCII) case. */
+function jsonStringBytes(s: string): number {
+  return PLAIN_JSON.test(s) ? s.length + 2 : utf8Length(JSON.stringify(s));
+}
+
+/**
+ * Copies `value` safely, adding to `size.bytes` the UTF-8 length of its JSON serialisation, so
+ * the 32 KB message limit is checked without serialising every message a second time.
+ */
+function clean(value: unknown, depth: number, size: { bytes: number }): unknown {
   if (typeof value === "string") {
     if (value.length > MAX_STRING) throw new Unsafe(`a string is longer than ${MAX_STRING} characters`);
+    size.bytes += jsonStringBytes(value);
     return value;
   }
-  if (value === null || typeof value !== "object") return value;
+  if (value === null || typeof value !== "object") {
+    // Numbers, booleans and null; `undefined` (not JSON, but possible in an array) prints as null.
+    size.bytes += (JSON.stringify(value) ?? "null").length;
+    return value;
+  }
   if (depth > MAX_DEPTH) throw new Unsafe(`nested deeper than ${MAX_DEPTH} levels`);
   if (Array.isArray(value)) {
     if (value.length > MAX_ARRAY) throw new Unsafe(`an array has more than ${MAX_ARRAY} items`);
-    return value.map((item) => clean(item, depth + 1));
+    size.bytes += 2 + Math.max(0, value.length - 1);
+    return value.map((item) => clean(item, depth + 1, size));
   }
   const keys = Object.keys(value);
   if (keys.length > MAX_OBJECT_KEYS) throw new Unsafe(`an object has more than ${MAX_OBJECT_KEYS} keys`);
   const out: Record<string, unknown> = {};
+  let members = 0;
   for (const key of keys) {
     if (FORBIDDEN_KEYS.has(key)) continue;
     if (key.length > MAX_KEY) throw new Unsafe(`a key is longer than ${MAX_KEY} characters`);
-    out[key] = clean((value as Record<string, unknown>)[key], depth + 1);
+    const item = (value as Record<string, unknown>)[key];
+    // JSON.stringify leaves out object members whose value is undefined.
+    if (item !== undefined) {
+      size.bytes += jsonStringBytes(key) + 1;
+      members++;
+    }
+    out[key] = item === undefined ? undefined : clean(item, depth + 1, size);
   }
+  size.bytes += 2 + Math.max(0, members - 1);
   return out;
 }
 
-export type Sanitized = { ok: true; value: Record<string, unknown> } | { ok: false; reason: string };
+export type Sanitized =
+  | {
+      ok: true;
+      value: Record<string, unknown>;
+      /** UTF-8 bytes of `JSON.stringify(value)`. */
+      bytes: number;
+    }
+  | { ok: false; reason: string };
 
 /** Rebuilds a parsed JSON object as safe plain data, or says why it cannot be accepted. */
 export function sanitizeObject(value: unknown): Sanitized {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return { ok: false, reason: "not a JSON object" };
   }
+  const size = { bytes: 0 };
   try {
-    return { ok: true, value: clean(value, 1) as Record<string, unknown> };
+    return { ok: true, value: clean(value, 1, size) as Record<string, unknown>, bytes: size.bytes };
   } catch (err) {
     if (err instanceof Unsafe) return { ok: false, reason: err.message };
     throw err;

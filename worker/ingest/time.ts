@@ -12,8 +12,40 @@ export const EARLIEST_EVENT_MS = Date.UTC(2000, 0, 1);
 const ISO_DATE =
   /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?)?$/;
 
+// What `Date.prototype.toISOString()` prints, and so what nearly every client sends.
+const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function digitsAt(text: string, from: number, count: number): number {
+  let value = 0;
+  for (let i = from; i < from + count; i++) value = value * 10 + text.charCodeAt(i) - 48;
+  return value;
+}
+
+/**
+ * The canonical form read from its fixed positions (no capture groups, no Date allocation);
+ * null hands anything unusual (years before 100, which Date.UTC reads as 19xx; leap seconds;
+ * invalid fields) to the general parser, which decides.
+ */
+function parseCanonical(text: string): number | null {
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 2);
+  const day = digitsAt(text, 8, 2);
+  const hour = digitsAt(text, 11, 2);
+  const minute = digitsAt(text, 14, 2);
+  const second = digitsAt(text, 17, 2);
+  if (year < 100 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
+  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > DAYS_IN_MONTH[month - 1] + (leap ? 1 : 0)) return null;
+  return Date.UTC(year, month - 1, day, hour, minute, second, digitsAt(text, 20, 3));
+}
+
 /** Epoch ms of an ISO-8601 date-time, or null when it is not one. */
 export function parseIsoDate(text: string): number | null {
+  if (text.length === 24 && CANONICAL.test(text)) {
+    const fast = parseCanonical(text);
+    if (fast !== null) return fast;
+  }
   const m = ISO_DATE.exec(text.trim());
   if (!m) return null;
   const [, y, mo, d, h = "0", mi = "0", s = "0", frac = "", , sign, oh, om] = m;

@@ -12,6 +12,22 @@ import type { BatchState, SiteEvent, SiteInfo } from "./plan";
 
 const CHUNK = 500;
 
+// Suppression hashes of identifiers seen lately, per isolate: returning visitors come back batch
+// after batch, and a SHA-256 through crypto.subtle plus its hex string is the costliest step of
+// reading a page view's state. A hash never changes, so the cache only bounds memory.
+const MAX_CACHED_HASHES = 20_000;
+const hashCache = new Map<string, string>();
+
+async function hashOf(key: string): Promise<string> {
+  const hit = hashCache.get(key);
+  if (hit !== undefined) return hit;
+  const at = key.indexOf(":");
+  const hash = await suppressionHash({ type: key.slice(0, at), value: key.slice(at + 1) });
+  if (hashCache.size >= MAX_CACHED_HASHES) hashCache.delete(hashCache.keys().next().value as string);
+  hashCache.set(key, hash);
+  return hash;
+}
+
 function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -88,8 +104,7 @@ export async function readState(db: D1Database, input: SiteEvent[]): Promise<Bat
   const hashes = new Map<string, string>();
   await Promise.all(
     allKeys.map(async (key) => {
-      const at = key.indexOf(":");
-      hashes.set(key, await suppressionHash({ type: key.slice(0, at), value: key.slice(at + 1) }));
+      hashes.set(key, await hashOf(key));
     }),
   );
   const [identityRows, suppressedRows] = await Promise.all([
