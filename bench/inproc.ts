@@ -238,7 +238,8 @@ export async function seedTessera(db: D1Database, o: SeedOptions): Promise<SeedR
   const name = `(CASE n.i % 8 ${FIRST_NAMES.map((f, x) => `WHEN ${x} THEN '${f}'`).join(" ")} END) || ' ' || n.i`;
   const plan = `(CASE n.i % 4 ${PLANS.map((p, x) => `WHEN ${x} THEN '${p}'`).join(" ")} END)`;
   const pid = "printf('prf_seed%07d', n.i)";
-  // Message ids sort in insertion order, so the events primary key grows at its right edge.
+  // Message ids sort in insertion order, so the events table (WITHOUT ROWID, clustered on its
+  // primary key) grows at its right edge; the load's random message ids then land anywhere in it.
   const messageId = (k: string) => `printf('seed-%07d-%02d', n.i, ${k})`;
   const identifyAt = `(?3 + t1.at - ${jitter})`;
   const stamp = (t: string) => `json_object('t', ${t}, 's', ?4, 'm', ${messageId("1")})`;
@@ -251,7 +252,7 @@ export async function seedTessera(db: D1Database, o: SeedOptions): Promise<SeedR
         .prepare(
           `${range}
 INSERT INTO profiles (id, merged_into, traits, trait_meta, computed, email, name, identified, tags, merge_count,
-  first_seen_at, last_seen_at, created_at, updated_at)
+  first_seen_at, last_seen_at, last_seen_sort, created_at, updated_at)
 SELECT ${pid}, NULL,
   CASE WHEN ${identified} THEN json_object('email', ${email}, 'name', ${name}, 'plan', ${plan}) ELSE '{}' END,
   CASE WHEN ${identified} THEN json_object('email', ${stamp(identifyAt)}, 'name', ${stamp(identifyAt)}, 'plan', ${stamp(identifyAt)}) ELSE '{}' END,
@@ -259,7 +260,8 @@ SELECT ${pid}, NULL,
   CASE WHEN ${identified} THEN ${email} END,
   CASE WHEN ${identified} THEN ${name} END,
   ${identified}, '[]', 0,
-  ?3 + a.first_at - ${jitter}, ?3 + a.last_at - ${jitter}, ?3 + a.first_at - ${jitter}, ?3 + a.last_at - ${jitter}
+  ?3 + a.first_at - ${jitter}, ?3 + a.last_at - ${jitter}, ?3 + a.last_at - ${jitter}, ?3 + a.first_at - ${jitter},
+  ?3 + a.last_at - ${jitter}
 FROM n JOIN bench_archetypes a ON a.a = n.i % ${ARCHETYPES} LEFT JOIN bench_templates t1 ON t1.a = a.a AND t1.k = 1`,
         )
         .bind(from, to, o.now, o.siteId),
@@ -508,8 +510,8 @@ export async function measureRows(db: D1Database, baseDb: D1Database, batch = 20
   const env = { DB: metered(db, meter) };
   const figures: RowsFigure[] = [];
   let seq = 0;
-  const run = async (kind: string | null, make: (j: number) => Partial<NormalizedEvent>) => {
-    now += 1000;
+  const run = async (kind: string | null, make: (j: number) => Partial<NormalizedEvent>, later = 1000) => {
+    now += later;
     const events = Array.from({ length: batch }, (_, j) =>
       event({ type: "page", messageId: `rows-${seq++}`, ...make(j) }, now),
     );
@@ -535,7 +537,18 @@ export async function measureRows(db: D1Database, baseDb: D1Database, batch = 20
   const page = (j: number) => ({ path: `/p/${j}`, url: `https://shop.example/p/${j}`, title: `Product ${j}` });
 
   await run("page view, new visitor", (j) => ({ type: "page", anonymousId: `a-${j}`, properties: page(j) }));
-  await run("page view, existing profile", (j) => ({ type: "page", anonymousId: `a-${j}`, properties: page(j + 1) }));
+  // A second page view a second later: last_seen_at moves, its sort key and index entry do not.
+  await run("page view, existing profile, same visit", (j) => ({
+    type: "page",
+    anonymousId: `a-${j}`,
+    properties: page(j + 1),
+  }));
+  // Back three days later: the sort key and its index entry move, and today's counter is new.
+  await run(
+    "page view, existing profile, returning after days",
+    (j) => ({ type: "page", anonymousId: `a-${j}`, properties: page(j + 3) }),
+    3 * DAY,
+  );
   // The same page views from fewer, busier visitors: the batch writes each profile once.
   await run("page view, existing profile, 5 per profile in the batch", (j) => ({
     type: "page",

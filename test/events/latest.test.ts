@@ -1,6 +1,6 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { latestSchema } from "../../worker/events";
+import { KEYS_PER_ROW, latestSchema, RING_ROWS, recentEventWrites } from "../../worker/events";
 import { mergeProfiles } from "../../worker/identity";
 import { api, asSession, BASE, env, sessionFor } from "../helpers/api";
 import { identify, makeEvent, makeSiteRow, page, profileOf, run, T0, uid } from "../pipeline/factory";
@@ -90,6 +90,41 @@ describe("GET /api/events/latest", () => {
     const ids = await track(site, ["Later"]);
     const next = await latest(`site=${site}&after=${stale.cursor}`);
     expect(next.items.map((e) => e.messageId)).toEqual(ids);
+  });
+
+  it("lists a batch larger than one ring row newest first, in the order it was stored", async () => {
+    const site = await makeSiteRow();
+    const anon = uid("a");
+    const events = Array.from({ length: KEYS_PER_ROW + 50 }, (_, i) =>
+      makeEvent({ anonymousId: anon, event: `Step ${i}`, timestamp: T0 + i }),
+    );
+    await run(site, events);
+    const feed = await latest(`site=${site}&limit=100`);
+    expect(feed.items.map((e) => e.messageId)).toEqual(
+      events
+        .slice(-100)
+        .map((e) => e.messageId)
+        .reverse(),
+    );
+    expect(feed.truncated).toBe(true);
+  });
+
+  it("says events were left out when the ring recycled rows the cursor had not seen", async () => {
+    const site = await makeSiteRow();
+    await track(site, ["Seen"]);
+    const first = await latest(`site=${site}`);
+    expect(first.truncated).toBe(false);
+    const other = Array.from({ length: RING_ROWS + 1 }, (_, i) => ({
+      siteId: "site_elsewhere",
+      messageId: `m${i}`,
+      type: "track",
+    }));
+    // One ring row each, as RING_ROWS + 1 consumer batches would write them.
+    await env.DB.batch(other.flatMap((key) => recentEventWrites(env.DB, [key])));
+    const later = await latest(`site=${site}&after=${first.cursor}`);
+    expect(later.items).toEqual([]);
+    expect(later.truncated).toBe(true);
+    expect(Number(later.cursor)).toBe(Number(first.cursor) + RING_ROWS + 1);
   });
 
   it("rejects a malformed cursor, an unknown type and a limit above 100", async () => {

@@ -18,8 +18,12 @@ export type SortValue = string | number;
 
 /** The sort key expressions (over alias `p`); each list must match a `contacts_*` index (db/schema.ts). */
 export const sortKeys: Record<ContactSort, string[]> = {
+  // Last seen at 10-minute resolution: `last_seen_sort` (db/schema.ts) is last_seen_at as it was
+  // when it last moved by 10 minutes or more, so a visit's page views don't rewrite the index.
+  // The price: two contacts seen less than 10 minutes apart may be listed in either order (the
+  // list shows the exact last_seen_at). Ties break on id, which keeps keyset pages stable.
   // Profiles that were never seen sort as the oldest (NULL would break the row-value comparison).
-  last_seen: ["(CASE WHEN p.last_seen_at IS NULL THEN 0 ELSE p.last_seen_at END)", "p.id"],
+  last_seen: ["(CASE WHEN p.last_seen_sort IS NULL THEN 0 ELSE p.last_seen_sort END)", "p.id"],
   created: ["p.created_at", "p.id"],
   // The label a list shows (name, else email), case-insensitively; anonymous profiles after named ones.
   name: [

@@ -114,7 +114,15 @@ export const profiles = sqliteTable(
     tags: json<string[]>("tags").notNull().default(sql`'[]'`),
     mergeCount: integer("merge_count").notNull().default(0),
     firstSeenAt: integer("first_seen_at"),
+    // Exact; every view shows this one.
     lastSeenAt: integer("last_seen_at"),
+    // The last-seen *sort* key: last_seen_at as it was when it last moved by 10 minutes or more
+    // (profiles/state.ts `lastSeenSortAfter`), so last_seen_at − 10 min < last_seen_sort ≤
+    // last_seen_at. Page views inside a visit change last_seen_at but not this column, and SQLite
+    // only rewrites an index whose columns an UPDATE sets: contacts_last_seen_idx is keyed here,
+    // so they don't touch it. Triggers (migration 0012) keep it for writers that only set
+    // last_seen_at; NULL exactly when last_seen_at is NULL.
+    lastSeenSort: integer("last_seen_sort"),
     createdAt: createdAt(),
     updatedAt: integer("updated_at").notNull(),
   },
@@ -133,11 +141,11 @@ export const profiles = sqliteTable(
     // so an unfiltered page is an index walk that stops after `limit` rows. CASE, not
     // ifnull/coalesce: drizzle-kit splits index expressions at commas.
     // contacts_last_seen_idx also serves /api/profiles (profiles/read.ts `listProfiles`, same sort
-    // key) and `merged_into = ?` lookups: it is the only index holding last_seen_at, so a page
-    // view's profile UPDATE rewrites one index entry, not two.
+    // key) and `merged_into = ?` lookups. It is keyed by last_seen_sort, not last_seen_at, so a
+    // page view rewrites its entry only when the visitor comes back after 10 minutes or more.
     index("contacts_last_seen_idx").on(
       t.mergedInto,
-      sql`(CASE WHEN ${t.lastSeenAt} IS NULL THEN 0 ELSE ${t.lastSeenAt} END)`,
+      sql`(CASE WHEN ${t.lastSeenSort} IS NULL THEN 0 ELSE ${t.lastSeenSort} END)`,
       t.id,
     ),
     index("contacts_created_idx").on(t.mergedInto, t.createdAt, t.id),
@@ -276,7 +284,16 @@ export const writeGuards = sqliteTable(
   () => [check("stale_read", sql`ok = 1`)],
 );
 
-/** Raw events, kept for the timeline and for recomputation. */
+/**
+ * Raw events, kept for the timeline and for recomputation.
+ *
+ * A `WITHOUT ROWID` table since migration 0012 (drizzle-orm has no flag for it, so this
+ * definition can't say so): the rows live in the `(site_id, message_id)` primary-key B-tree
+ * itself, and storing an event writes 2 entries (that tree, events_profile_time_idx) instead of 3
+ * (a rowid table plus its separate primary-key index). There is no rowid: the live debugger reads
+ * `recent_events`. A change that makes drizzle-kit rebuild this table (`__new_events`) must have
+ * `WITHOUT ROWID` added to its CREATE TABLE by hand; test/pipeline/rows.test.ts fails otherwise.
+ */
 export const events = sqliteTable(
   "events",
   {
@@ -299,10 +316,13 @@ export const events = sqliteTable(
     flags: json<string[]>("flags"),
   },
   (t) => [
-    // Dedupe: a (site, messageId) takes effect once.
+    // Dedupe: a (site, messageId) takes effect once. Also the clustering key (WITHOUT ROWID), so
+    // the dedupe read, the debugger's lookups and the CSV import report's range scan
+    // (crm/imports.ts) read rows straight from it.
     primaryKey({ columns: [t.siteId, t.messageId] }),
-    // Profile timeline, newest first. (The debugger reads the latest events in rowid order and
-    // the overview reads `metrics`, so no further index taxes every insert.)
+    // Profile timeline, newest first (profiles/read.ts `eventsOf`), and a profile's events for
+    // previews and erasure. (The debugger reads `recent_events` and the overview reads `metrics`,
+    // so no further index taxes every insert.)
     index("events_profile_time_idx").on(t.profileId, t.timestamp),
     // Slot stats (personalize/stats): one slot's exposures in a time range. Partial, so only
     // `Personalization Viewed` rows pay for it on insert.
@@ -311,6 +331,20 @@ export const events = sqliteTable(
       .where(sql`event = 'Personalization Viewed'`),
   ],
 );
+
+/**
+ * The live event debugger's feed (events/recent.ts): a ring of the keys of the latest stored
+ * events, one row per consumer batch (per 100 events of a batch), written in the batch's own
+ * atomic write. Once the ring holds `RING_ROWS` rows the oldest row is recycled under the next
+ * `seq`, so it costs 1 row written per batch rather than 1 index entry per event. `seq` grows by
+ * one per row, never repeats, and is the feed's cursor.
+ */
+export const recentEvents = sqliteTable("recent_events", {
+  // INTEGER PRIMARY KEY: the rowid itself, so max(seq) and min(seq) are O(1) and no index is kept.
+  seq: integer("seq").primaryKey(),
+  // [[site_id, message_id, type], …], newest first (the reverse of the order the batch stored them).
+  keys: json<[string, string, string][]>("keys").notNull(),
+});
 
 /**
  * Running totals kept by the pipeline per consumer batch (`/api/stats`, the overview chart), so

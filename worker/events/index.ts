@@ -2,10 +2,12 @@
  * `GET /api/events/latest`: the live event debugger's feed — the latest stored events of the
  * workspace, newest first, optionally for one site and one type, polled with a cursor.
  *
- * The cursor is the `events` rowid of the newest event returned. SQLite hands out rowids in
- * insertion order, so "newer than the cursor" is a range on the table's own key: no index taxes
- * the pipeline's inserts for the debugger. A poll only looks at the latest `SCAN_WINDOW` rows, so
- * a filter that matches nothing never walks the whole table.
+ * The feed reads the `recent_events` ring (recent.ts), which the pipeline writes once per batch:
+ * `events` is a WITHOUT ROWID table with no insertion order of its own, and an index on arrival
+ * order would cost every stored event one more row written. The cursor is the ring's `seq` of the
+ * newest row seen; filters apply to the keys in the ring, and only the matching page of events
+ * is read from `events` by primary key. A poll only looks at what the ring holds (its last
+ * `RING_ROWS` rows), so a filter that matches nothing never walks the whole table.
  */
 import { Hono } from "hono";
 import { z } from "zod";
@@ -14,8 +16,7 @@ import { describe } from "../lib/openapi";
 import { query } from "../lib/validate";
 import { EVENT_COLUMNS, type EventRow, eventItem, eventItemSchema } from "../profiles/read";
 
-/** Newest rows a poll looks at (filters apply within them). */
-export const SCAN_WINDOW = 10_000;
+export { KEYS_PER_ROW, type RecentKey, RING_ROWS, recentEventWrites } from "./recent";
 
 const latestQuery = z.object({
   after: z
@@ -32,7 +33,7 @@ export const latestSchema = z.object({
   items: z.array(eventItemSchema),
   /** Pass back as `after` to get only newer events. */
   cursor: z.string(),
-  /** More events arrived after the cursor than one poll returns (`limit`, or the scan window); the older were left out. */
+  /** More events arrived after the cursor than one poll returns (`limit`, or the ring recycled them); the older were left out. */
   truncated: z.boolean(),
 });
 export type LatestEvents = z.infer<typeof latestSchema>;
@@ -43,39 +44,50 @@ export type LatestEvents = z.infer<typeof latestSchema>;
  */
 export async function latestEvents(db: D1Database, q: LatestQuery): Promise<LatestEvents> {
   const filters: string[] = [];
-  const args: unknown[] = [q.after === undefined ? -1 : Number(q.after), SCAN_WINDOW, q.limit + 1];
+  const args: unknown[] = [q.after === undefined ? 0 : Number(q.after), q.limit + 1];
   if (q.site !== undefined) {
     args.push(q.site);
-    filters.push(`AND site_id = ?${args.length}`);
+    filters.push(`AND j.value ->> 0 = ?${args.length}`);
   }
   if (q.type !== undefined) {
     args.push(q.type);
-    filters.push(`AND type = ?${args.length}`);
+    filters.push(`AND j.value ->> 2 = ?${args.length}`);
   }
-  // A cursor above the newest rowid means the newest events were erased and their rowids will
-  // be handed out again: restart from the top rather than wait for the table to pass the cursor.
-  const start = `(SELECT CASE WHEN ?1 > t THEN t ELSE max(?1, t - ?2) END FROM (SELECT coalesce(max(rowid), 0) AS t FROM events))`;
+  const newest = "(SELECT coalesce(max(seq), 0) FROM recent_events)";
+  // A cursor above the newest seq (another database's, or a ring that was emptied) restarts
+  // from the top rather than waiting for the ring to pass it.
+  const start = `(CASE WHEN ?1 > ${newest} THEN ${newest} ELSE ?1 END)`;
+  // The page is picked from the ring first (LIMIT inside the CTE), then only those rows are read
+  // from `events`; an event erased since it was stored is simply missing from the page. Ring rows
+  // are walked newest first by rowid and each row's keys are stored newest first, which
+  // json_each yields in array order: ordering by seq alone needs no sort and stops at the LIMIT
+  // (ordering by the array index too made SQLite sort every key in the ring, ~0.2 s when full).
+  const pageSql = `WITH picked AS (
+      SELECT r.seq AS k_seq, j.key AS k_pos, j.value ->> 0 AS k_site, j.value ->> 1 AS k_message
+      FROM recent_events r CROSS JOIN json_each(r.keys) j
+      WHERE r.seq > ${start} ${filters.join(" ")}
+      ORDER BY r.seq DESC LIMIT ?2)
+    SELECT ${EVENT_COLUMNS}, k_seq,
+      (SELECT p.merged_into FROM profiles p WHERE p.id = e.profile_id) AS live_profile_id
+    FROM picked CROSS JOIN events e ON e.site_id = k_site AND e.message_id = k_message
+    ORDER BY k_seq DESC, k_pos`;
   // One batch: both reads see the same snapshot.
-  const [top, rows] = await db.batch<Record<string, unknown>>([
-    db.prepare("SELECT coalesce(max(rowid), 0) AS t FROM events"),
-    db
-      .prepare(
-        `SELECT ${EVENT_COLUMNS},
-           (SELECT p.merged_into FROM profiles p WHERE p.id = events.profile_id) AS live_profile_id
-         FROM events WHERE rowid > ${start} ${filters.join(" ")} ORDER BY rowid DESC LIMIT ?3`,
-      )
-      .bind(...args),
+  const [bounds, rows] = await db.batch<Record<string, unknown>>([
+    db.prepare(`SELECT ${newest} AS newest, (SELECT coalesce(min(seq), 1) FROM recent_events) AS oldest`),
+    db.prepare(pageSql).bind(...args),
   ]);
-  const newest = Number(top.results[0]?.t ?? 0);
+  const newestSeq = Number(bounds.results[0]?.newest ?? 0);
+  const oldestSeq = Number(bounds.results[0]?.oldest ?? 1);
   const found = rows.results as unknown as (EventRow & { live_profile_id: string | null })[];
   const page = found.slice(0, q.limit);
   const after = q.after === undefined ? undefined : Number(q.after);
   return {
     items: page.map((r) => ({ ...eventItem(r), profileId: r.live_profile_id ?? r.profile_id })),
-    // Every row up to the newest was either returned, left out by the limit or the window, or
-    // does not match the filters: the next poll starts after it, even when nothing matched.
-    cursor: String(newest),
-    truncated: found.length > q.limit || (after !== undefined && after < newest - SCAN_WINDOW),
+    // Every event up to the newest ring row was either returned, left out by the limit, or does
+    // not match the filters: the next poll starts after it, even when nothing matched.
+    cursor: String(newestSeq),
+    // Rows between the cursor and the oldest the ring still holds were recycled unseen.
+    truncated: found.length > q.limit || (after !== undefined && after + 1 < oldestSeq),
   };
 }
 

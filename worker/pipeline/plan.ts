@@ -119,6 +119,7 @@ function emptyProfile(id: string, now: number): Profile {
     mergeCount: 0,
     firstSeenAt: null,
     lastSeenAt: null,
+    lastSeenSort: null,
     createdAt: now,
     updatedAt: now,
   };

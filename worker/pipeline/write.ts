@@ -6,6 +6,7 @@
  * a concurrent writer that claimed the same identifier or stored the same messageId aborts the
  * batch too. Merges re-point rows in SQL, so nothing depends on a read made in another round trip.
  */
+import { recentEventWrites } from "../events";
 import { mergeWrites } from "../identity/merge";
 import { newId } from "../lib/ids";
 import {
@@ -72,6 +73,13 @@ export function writeStatements(db: D1Database, plan: Plan): D1PreparedStatement
         e.receivedAt,
         e.flags.length > 0 ? JSON.stringify(e.flags) : null,
       ]),
+    ),
+  );
+  // The live debugger's feed: one ring row per batch, in the same atomic write as the events.
+  out.push(
+    ...recentEventWrites(
+      db,
+      plan.events.map(({ siteId, event: e }) => ({ siteId, messageId: e.messageId, type: e.type })),
     ),
   );
   // Profiles whose count in the totals can move: new, merged (either side), newly identified.

@@ -166,11 +166,15 @@ export interface ListQuery {
   cursor?: z.infer<typeof listCursorSchema>;
 }
 
-/** The list's sort key: contacts_last_seen_idx's expression (never-seen profiles sort as 0, last). */
-const LAST_SEEN_KEY = "(CASE WHEN p.last_seen_at IS NULL THEN 0 ELSE p.last_seen_at END)";
+/**
+ * The list's sort key: contacts_last_seen_idx's expression (never-seen profiles sort as 0, last).
+ * It is last seen at 10-minute resolution (`last_seen_sort`, see crm/list-sql.ts `sortKeys`), so
+ * profiles seen less than 10 minutes apart may come in either order; ties break on id.
+ */
+const LAST_SEEN_KEY = "(CASE WHEN p.last_seen_sort IS NULL THEN 0 ELSE p.last_seen_sort END)";
 
 /**
- * The statement listing live profiles, newest activity first, keyset-paginated on (last seen, id). Without a search the
+ * The statement listing live profiles, newest activity first, keyset-paginated on (last seen sort key, id). Without a search the
  * order walks contacts_last_seen_idx (merged_into IS NULL, the same sort key, id) and stops after
  * a page. A search drives the query instead: candidate ids from prefix ranges on
  * profiles_email_idx, profiles_name_lower_idx and identities_value_idx, each probed on the
@@ -206,7 +210,7 @@ export function listProfilesSql(query: ListQuery): { sql: string; params: unknow
     where.push(`(${LAST_SEEN_KEY}, p.id) < (${bind(t ?? 0)}, ${bind(id)})`);
   }
   const sql = `SELECT p.id, p.email, p.name, p.identified, p.lifecycle_stage, p.company_id, p.first_seen_at,
-      p.last_seen_at, p.created_at FROM ${from} WHERE ${where.join(" AND ")}
+      p.last_seen_at, ${LAST_SEEN_KEY} AS sort_key, p.created_at FROM ${from} WHERE ${where.join(" AND ")}
     ORDER BY ${LAST_SEEN_KEY} DESC, p.id DESC LIMIT ${bind(query.limit + 1)}`;
   return { sql, params };
 }
@@ -226,6 +230,7 @@ export async function listProfiles(db: D1Database, query: ListQuery) {
       company_id: string | null;
       first_seen_at: number | null;
       last_seen_at: number | null;
+      sort_key: number;
       created_at: number;
     }>();
   const page = results.slice(0, query.limit);
@@ -242,7 +247,7 @@ export async function listProfiles(db: D1Database, query: ListQuery) {
       lastSeenAt: iso(r.last_seen_at),
       createdAt: new Date(r.created_at).toISOString(),
     })),
-    nextCursor: results.length > query.limit && last ? encodeCursor([last.last_seen_at, last.id]) : null,
+    nextCursor: results.length > query.limit && last ? encodeCursor([last.sort_key, last.id]) : null,
   };
 }
 

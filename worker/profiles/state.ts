@@ -21,6 +21,7 @@ export interface ProfileRow {
   merge_count: number;
   first_seen_at: number | null;
   last_seen_at: number | null;
+  last_seen_sort: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -41,6 +42,8 @@ export interface Profile {
   mergeCount: number;
   firstSeenAt: number | null;
   lastSeenAt: number | null;
+  /** The last-seen sort key as stored (see `lastSeenSortAfter`). */
+  lastSeenSort: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -93,6 +96,7 @@ export function profileFromRow(row: ProfileRow): Profile {
     mergeCount: row.merge_count,
     firstSeenAt: row.first_seen_at,
     lastSeenAt: row.last_seen_at,
+    lastSeenSort: row.last_seen_sort,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -119,7 +123,22 @@ export function guardStatement(db: D1Database, expectations: [string, number][],
 }
 
 /** A profile's state without its identity and bookkeeping: what a merge snapshot keeps of the loser. */
-export type ProfileState = Omit<Profile, "id" | "mergedInto" | "createdAt" | "updatedAt">;
+export type ProfileState = Omit<Profile, "id" | "mergedInto" | "createdAt" | "updatedAt" | "lastSeenSort">;
+
+/** How far last_seen_at may run ahead of the sort key before the key (and its index entry) moves. */
+export const LAST_SEEN_SORT_WINDOW_MS = 10 * 60_000;
+
+/**
+ * The last-seen sort key after `lastSeenAt` changed, given the stored key: unchanged while
+ * `lastSeenAt` stays less than 10 minutes ahead of it, otherwise `lastSeenAt` itself. So the key
+ * lags the exact time by under 10 minutes, and the page views of one visit leave it (and
+ * contacts_last_seen_idx) alone. Migration 0012's triggers apply the same rule in SQL.
+ */
+export function lastSeenSortAfter(stored: number | null, lastSeenAt: number | null): number | null {
+  if (lastSeenAt === null) return null;
+  if (stored === null || stored > lastSeenAt || lastSeenAt - stored >= LAST_SEEN_SORT_WINDOW_MS) return lastSeenAt;
+  return stored;
+}
 
 /**
  * The profile columns a writer may change, in one fixed order: the in-memory field, the column,
@@ -145,15 +164,22 @@ const columns = new Map<keyof Profile, readonly [string, (p: ProfileState) => un
   writable.map(([field, column, value]) => [field, [column, value]]),
 );
 
-/** The columns `profileColumns` binds, in its order, for the SQL text of a whole-profile write. */
-export const profileColumnNames: readonly string[] = writable.map(([, column]) => column);
+/**
+ * The columns `profileColumns` binds, in its order, for the SQL text of a whole-profile write. A
+ * whole-profile write (insert, unmerge's restore) sets the sort key to the exact last seen.
+ */
+export const profileColumnNames: readonly string[] = [...writable.map(([, column]) => column), "last_seen_sort"];
 
 /** The bound values of `profileColumnNames` for `p`, in the same order. */
 export function profileColumns(p: ProfileState): unknown[] {
-  return writable.map(([, , value]) => value(p));
+  return [...writable.map(([, , value]) => value(p)), p.lastSeenAt];
 }
 
-/** An UPDATE of `fields` (and always `updated_at`) of a stored profile, from its in-memory state. */
+/**
+ * An UPDATE of `fields` (and always `updated_at`) of a stored profile, from its in-memory state.
+ * Only the columns named are SET, because SQLite rewrites every index over a SET column even when
+ * the value is the same; `last_seen_sort` is SET only when `lastSeenSortAfter` moves it.
+ */
 export function profileUpdateStatement(db: D1Database, p: Profile, fields: Iterable<keyof Profile>) {
   const sets: string[] = [];
   const values: unknown[] = [];
@@ -162,6 +188,13 @@ export function profileUpdateStatement(db: D1Database, p: Profile, fields: Itera
     if (!column) continue;
     sets.push(`${column[0]} = ?`);
     values.push(column[1](p));
+    if (field === "lastSeenAt") {
+      const key = lastSeenSortAfter(p.lastSeenSort, p.lastSeenAt);
+      if (key !== p.lastSeenSort) {
+        sets.push("last_seen_sort = ?");
+        values.push(key);
+      }
+    }
   }
   sets.push("updated_at = ?");
   values.push(p.updatedAt);
