@@ -285,6 +285,8 @@ export interface Stats {
   events: number;
   profiles: number;
   identifiedProfiles: number;
+  /** Events not stored because the browser sent `Sec-GPC: 1`. */
+  gpcDropped: number;
 }
 
 /** `GET /api/stats/overview`: everything the overview page shows, in one call. */

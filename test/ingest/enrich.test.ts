@@ -1,6 +1,8 @@
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { userHashOf } from "../../worker/ingest/verify";
 import type { Message } from "../../worker/wire/events";
+import { api } from "../helpers/api";
 import { basic, ingest, makeEvent, makeIngestSite, recordingQueue } from "./helpers";
 
 const IPHONE_SAFARI =
@@ -93,9 +95,85 @@ describe("enrichment from the request", () => {
     expect(event.context.locale).toBe("fr-FR");
   });
 
-  it("records Sec-GPC: 1 as context.gpc", async () => {
-    const event = await fromBrowser(makeEvent(), { headers: { "Sec-GPC": "1" } });
-    expect(event.context.gpc).toBe(true);
+  it("drops a context.gpc claimed by the client", async () => {
+    const event = await fromBrowser(makeEvent({ context: { gpc: true } }));
+    expect(event.context).not.toHaveProperty("gpc");
+  });
+});
+
+describe("Sec-GPC: 1 (Global Privacy Control)", () => {
+  async function gpcDropped(): Promise<number> {
+    const row = await env.DB.prepare("SELECT value FROM metrics WHERE name = 'gpc_dropped' AND day = 0").first<{
+      value: number;
+    }>();
+    return row?.value ?? 0;
+  }
+
+  async function rejectedRows(siteId: string): Promise<number> {
+    const row = await env.DB.prepare("SELECT count(*) AS n FROM rejected_events WHERE site_id = ?")
+      .bind(siteId)
+      .first<{ n: number }>();
+    return row?.n ?? 0;
+  }
+
+  it("answers a browser's batch with success but queues none of its events", async () => {
+    const site = await makeIngestSite();
+    const q = recordingQueue();
+    const res = await ingest("/v1/batch", {
+      body: { batch: [makeEvent(), makeEvent({ type: "identify", userId: "u-gpc" } as Partial<Message>)] },
+      headers: { ...basic(site.writeKey), Origin: "https://shop.example", "Sec-GPC": "1" },
+      env: { EVENTS: q.queue },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ success: true });
+    expect(q.sent).toHaveLength(0);
+  });
+
+  it("counts the dropped events in gpc_dropped and in /api/stats", async () => {
+    const site = await makeIngestSite();
+    const before = await gpcDropped();
+    await ingest("/v1/batch", {
+      body: { batch: [makeEvent(), makeEvent(), makeEvent()] },
+      headers: { ...basic(site.writeKey), "Sec-GPC": "1" },
+      env: { EVENTS: recordingQueue().queue },
+    });
+    await ingest("/v1/t", {
+      body: makeEvent(),
+      headers: { ...basic(site.writeKey), "Sec-GPC": "1" },
+      env: { EVENTS: recordingQueue().queue },
+    });
+    expect(await gpcDropped()).toBe(before + 4);
+    const stats = (await (await api("/api/stats")).json()) as { gpcDropped: number };
+    expect(stats.gpcDropped).toBe(before + 4);
+  });
+
+  it("does not store the invalid messages of a GPC request as rejected either", async () => {
+    const site = await makeIngestSite();
+    const res = await ingest("/v1/batch", {
+      body: { batch: [makeEvent(), { type: "track", event: "No ids" }] },
+      headers: { ...basic(site.writeKey), "Sec-GPC": "1" },
+      env: { EVENTS: recordingQueue().queue },
+    });
+    expect(res.status).toBe(200);
+    expect(await rejectedRows(site.id)).toBe(0);
+  });
+
+  it("still refuses an unknown write key, so nobody can inflate the count without one", async () => {
+    const before = await gpcDropped();
+    const res = await ingest("/v1/t", { body: makeEvent(), headers: { ...basic("wk_nobody"), "Sec-GPC": "1" } });
+    expect(res.status).toBe(401);
+    expect(await gpcDropped()).toBe(before);
+  });
+
+  it("queues the events of a request whose Sec-GPC is not 1", async () => {
+    const site = await makeIngestSite();
+    const q = recordingQueue();
+    await ingest("/v1/t", {
+      body: makeEvent(),
+      headers: { ...basic(site.writeKey), "Sec-GPC": "0" },
+      env: { EVENTS: q.queue },
+    });
+    expect(q.events()).toHaveLength(1);
   });
 });
 

@@ -111,10 +111,10 @@ describe("GET /api/stats/overview", () => {
 });
 
 describe("GET /api/stats", () => {
-  it("keeps its shape: events, profiles and identified profiles", async () => {
+  it("keeps its shape: events, profiles, identified profiles and GPC-dropped events", async () => {
     const res = await api("/api/stats");
     const body = (await res.json()) as Record<string, unknown>;
-    expect(Object.keys(body).sort()).toEqual(["events", "identifiedProfiles", "profiles"]);
+    expect(Object.keys(body).sort()).toEqual(["events", "gpcDropped", "identifiedProfiles", "profiles"]);
     statsSchema.parse(body);
   });
 

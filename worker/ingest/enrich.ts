@@ -1,7 +1,7 @@
 /**
  * Server-side enrichment of a message's `context` from the request: where (Cloudflare's `cf`
- * geolocation), on what (user agent), whether a bot sent it, whether the browser asked not to be
- * sold/shared (GPC). The keys written here are owned by the server: clients cannot set them.
+ * geolocation), on what (user agent), whether a bot sent it. The keys written here are owned by the
+ * server: clients cannot set them. (A request with `Sec-GPC: 1` never gets here: see lib/gpc.ts.)
  */
 import { isbot } from "isbot";
 import { classifyUserAgent, type DeviceInfo } from "./ua";
@@ -17,10 +17,13 @@ export interface Geo {
 export interface RequestFacts {
   geo: Geo | null;
   userAgent: string | null;
-  gpc: boolean;
 }
 
-/** Context keys only the server may write (a client could otherwise claim `bot: false` or a geo). */
+/**
+ * Context keys only the server may write (a client could otherwise claim `bot: false` or a geo).
+ * `gpc` stays listed although the server no longer writes it: a stored event claiming an opt-out
+ * the request did not carry would mislead whoever reads it.
+ */
 export const SERVER_CONTEXT_KEYS = ["geo", "device", "bot", "gpc"] as const;
 
 // Context keys that are dropped on the way in: the raw IP is personal data we do not keep (no site
@@ -30,7 +33,7 @@ const DROPPED_CONTEXT_KEYS = ["ip", "userHash"] as const;
 
 const MAX_UA = 512;
 
-/** Reads geolocation, the browser's user agent and GPC from the request. */
+/** Reads geolocation and the browser's user agent from the request. */
 export function requestFacts(req: Request): RequestFacts {
   const cf = req.cf as Record<string, unknown> | undefined;
   let geo: Geo | null = null;
@@ -53,7 +56,6 @@ export function requestFacts(req: Request): RequestFacts {
   return {
     geo,
     userAgent: fromBrowser ? req.headers.get("user-agent")?.slice(0, MAX_UA) || null : null,
-    gpc: req.headers.get("sec-gpc")?.trim() === "1",
   };
 }
 
@@ -87,7 +89,6 @@ export function createEnricher(facts: RequestFacts) {
     if (facts.geo) out.geo = facts.geo;
     out.device = device;
     out.bot = bot;
-    if (facts.gpc) out.gpc = true;
     return { context: out, bot };
   };
 }

@@ -11,6 +11,7 @@ import { z } from "zod";
 import type { Db } from "../db";
 import type { AppEnv } from "../env";
 import { ApiError } from "../lib/errors";
+import { gpcOptOut } from "../lib/gpc";
 import { timingSafeEqual } from "../lib/ids";
 import { describe } from "../lib/openapi";
 import { findSiteByWriteKey, type Site } from "../sites";
@@ -18,6 +19,7 @@ import { batchPayload, ingestResponse, type MessageType, singlePayloads } from "
 import type { NormalizedEvent } from "../wire/queue";
 import { parseJson, readCappedBody } from "./body";
 import { createEnricher, type Enricher, requestFacts } from "./enrich";
+import { countGpcDropped } from "./gpc";
 import { checkRateLimit, MAX_BATCH_BYTES, MAX_MESSAGES } from "./limits";
 import { type BatchDefaults, MAX_MESSAGE_BYTES, normalizeMessage } from "./normalize";
 import { enqueueEvents } from "./pack";
@@ -174,6 +176,13 @@ async function ingest(c: Context<AppEnv>, route: Route): Promise<Response> {
 
   const { messages, defaults } =
     route === "batch" ? batchOf(body) : { messages: [body], defaults: { sentAt: null, context: null } };
+  if (gpcOptOut(c.req.raw.headers)) {
+    // The person opted out of sale and sharing: nothing of the request is kept, not even as a
+    // rejected message. A success, so the client does not retry; counted after the response,
+    // since a lost count must neither delay nor fail it.
+    c.executionCtx.waitUntil(countGpcDropped(c.env.DB, messages.length, receivedAt).catch(() => {}));
+    return c.json({ success: true }, 200);
+  }
   const { accepted, rejections } = await prepareEvents(messages, {
     type: route === "batch" ? undefined : route,
     defaults,
@@ -183,6 +192,17 @@ async function ingest(c: Context<AppEnv>, route: Route): Promise<Response> {
     serverVerified,
   });
 
+  if (accepted.length > 0) {
+    try {
+      await enqueueEvents(c.env.EVENTS, site.id, accepted);
+    } catch (err) {
+      console.error("ingest: queue send failed", err);
+      throw unavailable("Events could not be made durable; retry later");
+    }
+  }
+  // Rejections are recorded last. A 503 makes the client send the whole request again: queued
+  // events are then dropped as duplicates by messageId, but a rejected row has no key to be
+  // deduplicated on, so it must only be written once nothing else can fail.
   try {
     await storeRejected(c.var.db, site.id, rejections, receivedAt);
   } catch (err) {
@@ -191,13 +211,6 @@ async function ingest(c: Context<AppEnv>, route: Route): Promise<Response> {
   }
   const rejected = rejections.map(({ index, reason }) => ({ index, reason }));
   if (accepted.length === 0) throw new ApiError("validation_failed", "No valid messages", { details: { rejected } });
-
-  try {
-    await enqueueEvents(c.env.EVENTS, site.id, accepted);
-  } catch (err) {
-    console.error("ingest: queue send failed", err);
-    throw unavailable("Events could not be made durable; retry later");
-  }
   return c.json(rejected.length > 0 ? { success: true, rejected } : { success: true }, 200);
 }
 

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { requireRole } from "../auth";
 import type { AppEnv } from "../env";
 import { ApiError } from "../lib/errors";
+import { gpcOptOut } from "../lib/gpc";
 import { describe } from "../lib/openapi";
 import { jsonBody, params, query } from "../lib/validate";
 import { decideSlot, profileVisitor } from "./decide";
@@ -145,7 +146,7 @@ export function writeKeyOf(req: { header(name: string): string | undefined; quer
 /**
  * `GET /v1/personalize`: public (write key), cross-origin without credentials, never cached.
  * Decisions are the server's: the client names slots and itself, and any other parameter
- * (conditions, segments, traits) is ignored.
+ * (conditions, segments, traits) is ignored. Under `Sec-GPC: 1` no exposure is recorded.
  */
 export const personalizeApi = new Hono<AppEnv>()
   .use(async (c, next) => {
@@ -181,7 +182,11 @@ export const personalizeApi = new Hono<AppEnv>()
         Date.now(),
       );
       if (outcome.kind === "unauthorized") throw new ApiError("unauthorized", "Unknown write key");
-      if (outcome.exposure) recordExposures(c.env.EVENTS, executionCtx(c), outcome.exposure);
+      // `Sec-GPC: 1`: the decision is first-party content and still served; the exposure would be
+      // an event about the person, so it is not recorded.
+      if (outcome.exposure && !gpcOptOut(c.req.raw.headers)) {
+        recordExposures(c.env.EVENTS, executionCtx(c), outcome.exposure);
+      }
       return c.json(outcome.body);
     },
   );

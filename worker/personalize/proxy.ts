@@ -9,6 +9,7 @@ import { routePath } from "hono/route";
 import { z } from "zod";
 import type { AppEnv } from "../env";
 import { ApiError } from "../lib/errors";
+import { gpcOptOut } from "../lib/gpc";
 import {
   type Decision,
   decideSlot,
@@ -259,8 +260,11 @@ export async function proxySite(
     });
   }
 
+  // Under Global Privacy Control the page is still personalized (first-party content) but the
+  // visit leaves no trace: no visitor cookie is set and no exposure is recorded.
+  const optedOut = gpcOptOut(c.req.raw.headers);
   const visitorId = anonymousId ?? crypto.randomUUID();
-  if (!anonymousId) {
+  if (!anonymousId && !optedOut) {
     const secure = requestUrl.protocol === "https:" ? "; Secure" : "";
     outHeaders.append(
       "set-cookie",
@@ -310,7 +314,7 @@ export async function proxySite(
         const shown = [...decided].flatMap(([slot, { decision, exposed }]) =>
           decision && exposed ? [{ slot, decision }] : [],
         );
-        if (shown.length === 0) return;
+        if (shown.length === 0 || optedOut) return;
         recordExposures(c.env.EVENTS, executionCtx(c), {
           siteId,
           anonymousId: visitorId,

@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { Db } from "../db";
 import { metrics } from "../db/schema";
 import type { AppEnv } from "../env";
+import { GPC_DROPPED_METRIC } from "../lib/gpc";
 import { describe } from "../lib/openapi";
 import { query } from "../lib/validate";
 import { DAY_MS, dayOf, EVENT_METRIC_END, EVENT_METRIC_PREFIX, IDENTIFIED_TOTAL, PROFILES_TOTAL } from "./metrics";
@@ -17,6 +18,8 @@ export const statsSchema = z.object({
   events: z.number().int(),
   profiles: z.number().int(),
   identifiedProfiles: z.number().int(),
+  /** Events dropped unstored because their request carried `Sec-GPC: 1` (all time). */
+  gpcDropped: z.number().int(),
 });
 
 /** Reads an all-time running total kept by the pipeline (0 when none was recorded yet). */
@@ -29,14 +32,15 @@ export async function totalOf(db: Db, name: string): Promise<number> {
   return row?.value ?? 0;
 }
 
-/** Three primary-key reads of running totals, whatever the number of profiles or events. */
+/** Four primary-key reads of running totals, whatever the number of profiles or events. */
 export async function readStats(db: Db): Promise<z.infer<typeof statsSchema>> {
-  const [events, profiles, identifiedProfiles] = await Promise.all([
+  const [events, profiles, identifiedProfiles, gpcDropped] = await Promise.all([
     totalOf(db, "events"),
     totalOf(db, PROFILES_TOTAL),
     totalOf(db, IDENTIFIED_TOTAL),
+    totalOf(db, GPC_DROPPED_METRIC),
   ]);
-  return { events, profiles, identifiedProfiles };
+  return { events, profiles, identifiedProfiles, gpcDropped };
 }
 
 const overviewQuery = z.object({
