@@ -1,7 +1,8 @@
 /**
  * One rule, two compilers: on ~200 generated profiles with generated events, every generated rule
  * selects the same profiles in memory (evaluate.ts over the counters the real-time path kept) and
- * in SQL (sql.ts, over counters and over raw events), and the real-time memberships — kept by the
+ * in SQL (sql.ts, over counters, over raw events per profile and over one pass of raw events per
+ * condition as previews read them), and the real-time memberships — kept by the
  * pipeline hook as events arrive and by the cron as windows lapse — equal the preview.
  */
 import { env } from "cloudflare:test";
@@ -12,7 +13,7 @@ import { evaluate } from "../../worker/segments/evaluate";
 import type { Condition } from "../../worker/segments/rule";
 import { runScheduled } from "../../worker/segments/scheduled";
 import { saveSegment } from "../../worker/segments/service";
-import { compileDriver, compileRule, compileSet, prepare, settable } from "../../worker/segments/sql";
+import { compileHits, compileRule, compileSet, prepare, settable } from "../../worker/segments/sql";
 import { compileSegment } from "../../worker/segments/store";
 import type { NormalizedEvent } from "../../worker/wire/queue";
 import { commit, DAY, delta, HOUR, MIN, makeEvent, seedProfiles, T0 } from "./factories";
@@ -229,6 +230,20 @@ async function sqlIds(rule: Condition, counted: boolean, now: number): Promise<s
   return rows.results.map((r) => r.id);
 }
 
+/**
+ * The profiles a preview selects when no segment counts the rule's events: one `events` pass each,
+ * over the whole table or (`narrow`) over the timelines of the profiles the trait part selects.
+ */
+async function scannedIds(rule: Condition, now: number, narrow: boolean): Promise<string[]> {
+  const seg = await compileSegment({ key: "x", name: "x", rule, updatedAt: 0 });
+  const rows = await prepare(
+    env.DB,
+    (p) =>
+      `${compileHits(rule, { matcherOf: seg.matcherOf, counted: () => false }, p, now, narrow)} SELECT pid FROM hits WHERE pid LIKE 'prf_agree_%' ORDER BY pid`,
+  ).all<{ pid: string }>();
+  return rows.results.map((r) => r.pid);
+}
+
 /** Trait combinations the preview answers from `profile_traits` alone or uses to narrow its scan. */
 const indexedRules: Condition[] = [
   {
@@ -276,11 +291,10 @@ async function previewIds(rule: Condition, now: number): Promise<string[]> {
         env.DB,
         (p) => `SELECT pid AS id FROM (${compileSet(rule, p, now)}) WHERE pid LIKE 'prf_agree_%' ORDER BY pid`,
       )
-    : prepare(env.DB, (p) => {
-        const driver = compileDriver(rule, p, now);
-        const from = driver === null ? "profiles p" : `(${driver}) d CROSS JOIN profiles p ON p.id = d.pid`;
-        return `SELECT p.id FROM ${from} WHERE p.merged_into IS NULL AND p.id LIKE 'prf_agree_%' AND ${compileRule(rule, src, p, now)} ORDER BY p.id`;
-      });
+    : prepare(
+        env.DB,
+        (p) => `${compileHits(rule, src, p, now)} SELECT pid AS id FROM hits WHERE pid LIKE 'prf_agree_%' ORDER BY pid`,
+      );
   return (await stmt.all<{ id: string }>()).results.map((r) => r.id);
 }
 
@@ -371,6 +385,8 @@ describe("rule compilers agree", () => {
     for (const [i, rule] of rules.entries()) {
       expect(await sqlIds(rule, true, T0), JSON.stringify(rule)).toEqual(inMemory[i]);
       expect(await sqlIds(rule, false, T0), JSON.stringify(rule)).toEqual(inMemory[i]);
+      expect(await scannedIds(rule, T0, false), JSON.stringify(rule)).toEqual(inMemory[i]);
+      expect(await scannedIds(rule, T0, true), JSON.stringify(rule)).toEqual(inMemory[i]);
     }
   });
 

@@ -3,10 +3,11 @@
  * and membership back-fill in one atomic batch), deleting, evaluating on demand, previewing.
  */
 import { activeDestinations } from "../activation/outbox";
+import { sortKeys } from "../crm/list-sql";
 import { ApiError } from "../lib/errors";
 import { counterBackfill, counterCleanup, resyncStatements } from "./backfill";
 import type { Condition } from "./rule";
-import { compileDriver, compileRule, compileSet, prepare, type SqlParams, settable } from "./sql";
+import { compileDriver, compileHits, compileSet, drivable, prepare, settable } from "./sql";
 import { buildSet, type CompiledSegment, compileSegment, dependenciesOf, loadSegments, type SegmentSet } from "./store";
 
 export interface SegmentInput {
@@ -161,14 +162,33 @@ export async function evaluateSegment(db: D1Database, key: string, now: number):
   return { entered: results[plan.enteredAt].meta.changes, exited: results[plan.exitedAt].meta.changes };
 }
 
+/**
+ * A driver selecting at most this share of live profiles makes reading their timelines cheaper
+ * than one pass over all events: measured at 200k profiles and 2M events, ≈9 µs per driven
+ * profile against ≈0.5 s for the pass, so the two meet near a quarter of the profiles.
+ */
+const NARROW_SHARE = 1 / 4;
+
+/** Whether the rule's uncounted event conditions should read only the driver's timelines. */
+async function narrowDriver(db: D1Database, rule: Condition, now: number): Promise<boolean> {
+  if (!drivable(rule)) return false;
+  const sizes = await prepare(
+    db,
+    (p) =>
+      `SELECT (SELECT COUNT(*) FROM (${compileDriver(rule, p, now)})) AS driven, (SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL) AS live`,
+  ).first<{ driven: number; live: number }>();
+  return sizes !== null && sizes.driven <= sizes.live * NARROW_SHARE;
+}
+
 export interface Preview {
   count: number;
   sample: { id: string; email: string | null; name: string | null }[];
 }
 
 /**
- * Counts the live profiles a rule selects now, without saving it. Conditions on events that no
- * segment counts yet are answered from the `events` table.
+ * Counts the live profiles a rule selects now, without saving it: exactly the profiles saving it
+ * would make members. Conditions on events that no segment counts yet are answered from the
+ * `events` table, in one pass each.
  *
  * A rule of top-level trait conditions is counted from `profile_traits` alone (index ranges, no
  * profile rows); one with such conditions under an `all` reads only the profiles they select;
@@ -197,17 +217,16 @@ export async function previewRule(db: D1Database, rule: Condition, now: number):
     count = counted.results[0].n as number;
     rows = sample.results;
   } else {
-    // CROSS JOIN keeps SQLite from walking all profiles and probing the driver set per row.
-    const from = (p: SqlParams) => {
-      const driver = compileDriver(rule, p, now);
-      return driver === null
-        ? "FROM profiles p WHERE"
-        : `FROM (${driver}) d CROSS JOIN profiles p ON p.id = d.pid WHERE`;
-    };
+    // One statement, so each `events` pass runs once: the matching ids are materialised, counted,
+    // and the sample walks the last-seen index (`+p.id` keeps the id list from driving the plan
+    // instead) probing them, so it stops at the 10th match instead of reading and sorting every
+    // matching row. No match, no row: the count is then 0.
+    const recent = sortKeys.last_seen.map((k) => `${k} DESC`).join(", ");
+    const narrow = seg.matchers.some((m) => !set.matchers.has(m.id)) && (await narrowDriver(db, rule, now));
     const { results } = await prepare(
       db,
       (p) =>
-        `SELECT ${columns}, COUNT(*) OVER () AS n ${from(p)} p.merged_into IS NULL AND ${compileRule(rule, src, p, now)} ${order}`,
+        `${compileHits(rule, src, p, now, narrow)} SELECT (SELECT COUNT(*) FROM hits) AS n, ${columns} FROM profiles p WHERE p.merged_into IS NULL AND +p.id IN (SELECT pid FROM hits) ORDER BY ${recent} LIMIT 10`,
     ).all<Record<string, unknown>>();
     count = (results[0]?.n as number | undefined) ?? 0;
     rows = results;
