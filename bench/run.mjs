@@ -191,7 +191,7 @@ async function runScale(profiles) {
 
     // 2. Ingest, stored end to end, against the raw-insert baseline.
     log("ingest");
-    const common = { events: quick ? 2_000 : 10_000, clients: 16, batch: 20, seeded: profiles };
+    const common = { events: quick ? 2_000 : 30_000, clients: 16, batch: 20, seeded: profiles };
     out.ingestBaseline = load("ingest", {
       ...common,
       runId: `baseline-${profiles}`,
