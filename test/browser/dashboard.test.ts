@@ -371,6 +371,94 @@ describe("hostile tracked data", () => {
   });
 });
 
+/** One CSV field, quoted (RFC 4180), so payloads with quotes and commas survive as one value. */
+const csvField = (v: string) => `"${v.replaceAll('"', '""')}"`;
+
+describe("hostile data from imports and from names people give things", () => {
+  it("never executes payloads on any dashboard page", async () => {
+    const mallory = await profileIdOf(`mallory-${run}@example.com`);
+    const segmentKey = `xss_${run}`;
+    const slotKey = `xss-slot-${run}`;
+    await adminApi(`/api/contacts/${mallory}/notes`, { body: { body: `${SCRIPT} ${IMG}` } });
+    await adminApi(`/api/contacts/${mallory}/tasks`, { body: { title: `${IMG} call back` } });
+    await adminApi("/api/segments", {
+      body: {
+        key: segmentKey,
+        name: `${IMG} segment`,
+        description: SCRIPT,
+        rule: { trait: "plan", op: "eq", value: "pro" },
+      },
+    });
+    await adminApi(`/api/slots/${slotKey}`, {
+      method: "PUT",
+      body: { default: SCRIPT, rules: [{ segment: segmentKey, content: IMG }], goalEvent: IMG },
+    });
+    const destination = await adminApi<{ id: string }>("/api/destinations", {
+      body: { name: `${SVG} hook`, url: "http://127.0.0.1:9/hook", events: [IMG] },
+    });
+    await adminApi("/api/sites", { body: { name: `${SVG} site`, allowedOrigins: [] } });
+    await adminApi("/api/users", {
+      body: { email: `xss-${run}@example.com`, password: PASSWORD, role: "viewer", name: SCRIPT },
+    });
+
+    const { context, page, dialogs, errors } = await signedIn("admin");
+    // An imported file whose header and cells are payloads: previewed, mapped and imported.
+    await page.goto(`${tessera().baseUrl}/dashboard/contacts/import`);
+    const csv = [
+      ["Email", "Name", IMG, "Company"].map(csvField).join(","),
+      [`imported-${run}@example.com`, `${SVG} Imported ${run}`, SCRIPT, JS_URL].map(csvField).join(","),
+      [`=HYPERLINK("${JS_URL}")`, IMG, SVG, SCRIPT].map(csvField).join(","),
+    ].join("\n");
+    await page.setInputFiles("input[type=file]", {
+      name: `${IMG}.csv`,
+      mimeType: "text/csv",
+      buffer: Buffer.from(csv),
+    });
+    await page.waitForSelector("table.import");
+    await page.click("button:text('3. Import')");
+    await page.waitForSelector("text=rows accepted");
+    expect(await xssFlag(page), "import preview and report").toBeUndefined();
+    const imported = await profileIdOf(`imported-${run}@example.com`);
+
+    const pages = [
+      "/dashboard",
+      "/dashboard/contacts",
+      `/dashboard/contacts?q=imported-${run}`,
+      `/dashboard/contacts/${imported}`,
+      `/dashboard/contacts/${mallory}`,
+      "/dashboard/segments",
+      `/dashboard/segments/${segmentKey}`,
+      "/dashboard/slots",
+      `/dashboard/slots/${slotKey}`,
+      "/dashboard/destinations",
+      `/dashboard/destinations/${destination.id}`,
+      "/dashboard/debugger",
+      "/dashboard/sites",
+      "/dashboard/users",
+    ];
+    for (const path of pages) {
+      await page.goto(`${tessera().baseUrl}${path}`);
+      await page.waitForSelector(".content h1");
+      // Rendered once nothing on the page is still loading (the debugger keeps polling, so
+      // "network idle" would never come).
+      await page.waitForFunction(() => !document.querySelector(".content")?.textContent?.includes("Loading…"));
+      expect(await page.locator("a[href^='javascript:' i]").count(), path).toBe(0);
+      expect(await page.locator("img[src=x], svg[onload], script:not([src])").count(), path).toBe(0);
+      expect(await xssFlag(page), path).toBeUndefined();
+    }
+    // The payloads are shown, as text, where they were put.
+    await page.goto(`${tessera().baseUrl}/dashboard/segments/${segmentKey}`);
+    await page.waitForSelector(".content h1:has-text('segment')");
+    expect(await page.textContent(".content h1")).toContain(IMG);
+    await page.goto(`${tessera().baseUrl}/dashboard/contacts/${imported}`);
+    await page.waitForSelector(`.content h1:has-text('Imported ${run}')`);
+    expect(await page.textContent(".content h1")).toContain(SVG);
+    expect(dialogs).toEqual([]);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe("screenshots", () => {
   it("captures the main pages at laptop and tablet widths", async () => {
     const { context, page, errors } = await signedIn("admin");
