@@ -12,12 +12,31 @@ export function installSnippet(origin: string, writeKey: string): string {
   return `<script async src="${origin}/s.js" data-key="${writeKey}"></script>`;
 }
 
-function ProxyHostHint() {
-  return <p class="muted">The hostname visitors use, for edge rewriting (no scheme or path); leave empty for none.</p>;
-}
-
-function OriginUrlHint() {
-  return <p class="muted">Where the site's pages really live (https://…); the proxy host fetches pages from here.</p>;
+/** The edge-rewriting pair, in the create form and on each site: `idPrefix` keeps ids unique. */
+function EdgeFields(props: { idPrefix: string; site?: Site }) {
+  return (
+    <>
+      <label for={`${props.idPrefix}-proxy-host`}>Proxy host</label>
+      <input
+        id={`${props.idPrefix}-proxy-host`}
+        name="proxyHost"
+        maxlength={254}
+        value={props.site?.proxyHost ?? ""}
+        placeholder="www.shop.example"
+      />
+      <p class="muted">The hostname visitors use, for edge rewriting (no scheme or path); leave empty for none.</p>
+      <label for={`${props.idPrefix}-origin-url`}>Origin URL</label>
+      <input
+        id={`${props.idPrefix}-origin-url`}
+        name="originUrl"
+        type="url"
+        maxlength={2048}
+        value={props.site?.originUrl ?? ""}
+        placeholder="https://origin.shop.example"
+      />
+      <p class="muted">Where the site's pages really live (https://…); the proxy host fetches pages from here.</p>
+    </>
+  );
 }
 
 function SiteCard(props: { site: Site; onChange: (s: Site) => void }) {
@@ -103,25 +122,7 @@ function SiteCard(props: { site: Site; onChange: (s: Site) => void }) {
             );
           }}
         >
-          <label for={`proxy-host-${s.id}`}>Proxy host</label>
-          <input
-            id={`proxy-host-${s.id}`}
-            name="proxyHost"
-            maxlength={254}
-            value={s.proxyHost ?? ""}
-            placeholder="www.shop.example"
-          />
-          <ProxyHostHint />
-          <label for={`origin-url-${s.id}`}>Origin URL</label>
-          <input
-            id={`origin-url-${s.id}`}
-            name="originUrl"
-            type="url"
-            maxlength={2048}
-            value={s.originUrl ?? ""}
-            placeholder="https://origin.shop.example"
-          />
-          <OriginUrlHint />
+          <EdgeFields idPrefix={s.id} site={s} />
           <button type="submit" class="secondary" disabled={action.busy}>
             Save edge rewriting
           </button>
@@ -207,18 +208,7 @@ export function SitesPage() {
           <input id="site-name" name="name" required maxlength={200} placeholder="Web shop" />
           <label for="site-origins">Allowed origins (one per line)</label>
           <textarea id="site-origins" name="origins" rows={2} maxlength={13000} placeholder="https://www.example.com" />
-          <label for="site-proxy-host">Proxy host</label>
-          <input id="site-proxy-host" name="proxyHost" maxlength={254} placeholder="www.shop.example" />
-          <ProxyHostHint />
-          <label for="site-origin-url">Origin URL</label>
-          <input
-            id="site-origin-url"
-            name="originUrl"
-            type="url"
-            maxlength={2048}
-            placeholder="https://origin.shop.example"
-          />
-          <OriginUrlHint />
+          <EdgeFields idPrefix="site" />
           <button type="submit" disabled={action.busy}>
             Create site
           </button>
