@@ -41,6 +41,8 @@ const { positionals, values } = parseArgs({
     "per-batch": { type: "string", default: "50" },
     profiles: { type: "string", default: "10000" },
     browser: { type: "boolean", default: false },
+    /** `live` only: no sampling profiler, so the CPU figures carry none of its signal overhead. */
+    "no-sample": { type: "boolean", default: false },
     top: { type: "string", default: "25" },
     out: { type: "string" },
     /** Summarise a .cpuprofile written earlier with --out, instead of profiling. */
@@ -464,10 +466,13 @@ async function live() {
         waiting.set(id, resolve);
         ws.send(JSON.stringify({ id, method, params }));
       });
+    const sample = !values["no-sample"];
     const cpu0 = runtimeCpuMs(child.pid);
-    await call("Profiler.enable");
-    await call("Profiler.setSamplingInterval", { interval: 200 });
-    await call("Profiler.start");
+    if (sample) {
+      await call("Profiler.enable");
+      await call("Profiler.setSamplingInterval", { interval: 200 });
+      await call("Profiler.start");
+    }
     const load = JSON.parse(
       execFileSync(
         process.execPath,
@@ -493,15 +498,15 @@ async function live() {
         .pop(),
     );
     const cpuMs = runtimeCpuMs(child.pid) - cpu0;
-    const { result } = await call("Profiler.stop");
+    const profile = sample ? (await call("Profiler.stop")).result.profile : null;
     ws.close();
-    if (values.out) writeFileSync(values.out, JSON.stringify(result.profile));
+    if (profile && values.out) writeFileSync(values.out, JSON.stringify(profile));
     console.log(
       `live: ${load.stored}/${load.events} events stored; accepted ${load.acceptedPerSecond.toFixed(0)} ev/s, ` +
         `stored end to end ${load.eventsPerSecond.toFixed(0)} ev/s (${load.endToEndSeconds.toFixed(2)} s); ` +
         `workerd CPU ${((1000 * cpuMs) / load.stored).toFixed(0)} µs per event stored (all its threads: Worker, D1, queue)`,
     );
-    summarise(result.profile, top);
+    if (profile) summarise(profile, top);
   } finally {
     child?.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 500));

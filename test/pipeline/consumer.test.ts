@@ -15,6 +15,14 @@ async function metric(name: string, day: number): Promise<number> {
   return row?.value ?? 0;
 }
 
+/** All stored events, as /api/stats counts them: the sum of the `events` metric's days. */
+async function eventsTotal(): Promise<number> {
+  const row = await env.DB.prepare("SELECT sum(value) AS n FROM metrics WHERE name = 'events'").first<{
+    n: number | null;
+  }>();
+  return row?.n ?? 0;
+}
+
 async function eventCount(siteId: string): Promise<number> {
   const row = await env.DB.prepare("SELECT count(*) AS n FROM events WHERE site_id = ?")
     .bind(siteId)
@@ -67,7 +75,7 @@ describe("pipeline consumer", () => {
     const site = await makeSiteRow();
     const user = uid("u");
     const message: QueuedBatch = body(site, [identify({ userId: user, traits: { email: `${user}@x.io` } })]);
-    const eventsBefore = await metric("events", 0);
+    const eventsBefore = await eventsTotal();
 
     const broken = queueBatch([message]);
     await expect(
@@ -75,7 +83,7 @@ describe("pipeline consumer", () => {
     ).rejects.toThrow();
     expect(await eventCount(site)).toBe(0);
     expect(await profileOf("user_id", user)).toBeNull();
-    expect(await metric("events", 0)).toBe(eventsBefore);
+    expect(await eventsTotal()).toBe(eventsBefore);
 
     for (let delivery = 0; delivery < 2; delivery++) {
       const retried = queueBatch([message]);
@@ -85,7 +93,7 @@ describe("pipeline consumer", () => {
     }
     expect(await eventCount(site)).toBe(1);
     expect(await profileOf("user_id", user)).not.toBeNull();
-    expect(await metric("events", 0)).toBe(eventsBefore + 1);
+    expect(await eventsTotal()).toBe(eventsBefore + 1);
   });
 
   it("records a message that is not a QueuedBatch as a dead letter and still processes the others", async () => {
@@ -139,7 +147,7 @@ describe("pipeline consumer", () => {
     expect((await profileRow(profile as string)).computed).toMatchObject({ first_seen: T0, last_seen: T0 + 1 });
   });
 
-  it("writes at most 4 rows per page view on an existing profile", async () => {
+  it("writes at most 3 rows per page view on an existing profile", async () => {
     const site = await makeSiteRow();
     const anon = uid("a");
     await run(site, [identify({ anonymousId: anon, traits: { email: `${anon}@x.io` } })]);
@@ -148,7 +156,7 @@ describe("pipeline consumer", () => {
     );
     const result = await run(site, views, T0 + 120_000);
     expect(result.stored).toBe(20);
-    expect(result.rowsWritten / 20).toBeLessThanOrEqual(4);
+    expect(result.rowsWritten / 20).toBeLessThanOrEqual(3);
   });
 
   it("reflects an event sent through the real queue in its profile", async () => {

@@ -8,7 +8,7 @@
 import { env } from "cloudflare:test";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Bucket } from "../../worker/segments/evaluate";
+import { type Counters, parseCounters } from "../../worker/segments/counters";
 import { evaluate } from "../../worker/segments/evaluate";
 import type { Condition } from "../../worker/segments/rule";
 import { runScheduled } from "../../worker/segments/scheduled";
@@ -299,23 +299,14 @@ async function previewIds(rule: Condition, now: number): Promise<string[]> {
 }
 
 interface Facts {
-  profiles: { id: string; traits: string; computed: string }[];
-  counters: Map<string, Bucket[]>;
+  profiles: { id: string; traits: string; computed: string; counters: Counters }[];
 }
 
 async function loadFacts(): Promise<Facts> {
   const profiles = await env.DB.prepare(
-    "SELECT id, traits, computed FROM profiles WHERE merged_into IS NULL AND id LIKE 'prf_agree_%' ORDER BY id",
-  ).all<{ id: string; traits: string; computed: string }>();
-  const rows = await env.DB.prepare(
-    "SELECT profile_id, matcher, day, count, last_at FROM event_counters WHERE profile_id LIKE 'prf_agree_%'",
-  ).all<{ profile_id: string; matcher: string; day: number; count: number; last_at: number }>();
-  const counters = new Map<string, Bucket[]>();
-  for (const c of rows.results) {
-    const k = `${c.profile_id}|${c.matcher}`;
-    counters.set(k, [...(counters.get(k) ?? []), { day: c.day, count: c.count, lastAt: c.last_at }]);
-  }
-  return { profiles: profiles.results, counters };
+    "SELECT id, traits, computed, counters FROM profiles WHERE merged_into IS NULL AND id LIKE 'prf_agree_%' ORDER BY id",
+  ).all<{ id: string; traits: string; computed: string; counters: string }>();
+  return { profiles: profiles.results.map((p) => ({ ...p, counters: parseCounters(p.counters) })) };
 }
 
 async function memoryIds(rule: Condition, facts: Facts, now: number): Promise<string[]> {
@@ -328,7 +319,7 @@ async function memoryIds(rule: Condition, facts: Facts, now: number): Promise<st
           {
             traits: JSON.parse(p.traits),
             computed: JSON.parse(p.computed),
-            counters: (m) => facts.counters.get(`${p.id}|${m}`) ?? [],
+            counters: (m) => p.counters[m] ?? [],
             member: () => false,
           },
           now,

@@ -1,11 +1,19 @@
 /**
  * Factories for segment tests: profiles and events written the way the pipeline writes them,
- * and `commit`, which plays the pipeline consumer's part around the segment hook (store the
- * events, call planSegmentWrites, run everything in one batch).
+ * and `commit`, which plays the pipeline consumer's part around the segment hook (count the
+ * events into the profile's counters, call planSegmentWrites, run everything in one batch).
  */
 import { env } from "cloudflare:test";
 import { newId } from "../../worker/lib/ids";
+import {
+  addCounters,
+  compactCounters,
+  countEvent,
+  parseCounters,
+  serializeCounters,
+} from "../../worker/segments/counters";
 import { type ProfileDelta, planSegmentWrites } from "../../worker/segments/pipeline";
+import { loadSegments } from "../../worker/segments/store";
 import type { NormalizedEvent } from "../../worker/wire/queue";
 
 export const T0 = Date.UTC(2025, 4, 14, 12, 0, 0);
@@ -79,14 +87,41 @@ export async function seedEvents(rows: { profileId: string; event: NormalizedEve
   for (let i = 0; i < statements.length; i += 50) await env.DB.batch(statements.slice(i, i + 50));
 }
 
-export function delta(profileId: string, overrides: Partial<ProfileDelta> = {}): ProfileDelta {
-  return { profileId, traits: {}, computed: {}, changedTraits: [], events: [], mergedFrom: [], ...overrides };
+/** What a test hands `commit`: a delta without the parts the pipeline derives (counters, flags). */
+export interface TestDelta extends Omit<ProfileDelta, "counters" | "isNew" | "rebuilt"> {
+  /** Profiles merged into this one in this batch: their stored counters fold into its own. */
+  absorbed: string[];
 }
 
-/** What the pipeline consumer does around the hook: one atomic batch with the events and our writes. */
-export async function commit(deltas: ProfileDelta[], now: number): Promise<void> {
-  const statements = await planSegmentWrites(env.DB, deltas, now);
-  const stores = deltas.flatMap((d) =>
+export function delta(profileId: string, overrides: Partial<TestDelta> = {}): TestDelta {
+  return { profileId, traits: {}, computed: {}, changedTraits: [], events: [], absorbed: [], ...overrides };
+}
+
+/**
+ * What the pipeline consumer does around the hook: load the segment set, count each delta's
+ * events into its stored counters (folding absorbed profiles' in first), then one atomic batch
+ * with the events, the profile rows and the hook's writes.
+ */
+export async function commit(deltas: TestDelta[], now: number): Promise<void> {
+  const segs = await loadSegments(env.DB);
+  const scope = { matchers: segs.matchers, firstDay: segs.firstDay(now) };
+  const ids = deltas.flatMap((d) => [d.profileId, ...d.absorbed]);
+  const { results } = await env.DB.prepare(
+    "SELECT id, counters FROM profiles WHERE id IN (SELECT value FROM json_each(?))",
+  )
+    .bind(JSON.stringify(ids))
+    .all<{ id: string; counters: string }>();
+  const stored = new Map(results.map((r) => [r.id, parseCounters(r.counters)]));
+  const full: ProfileDelta[] = deltas.map(({ absorbed, ...d }) => {
+    const counters = stored.get(d.profileId) ?? {};
+    for (const id of absorbed) addCounters(counters, stored.get(id) ?? {});
+    for (const e of d.events) countEvent(counters, scope, e);
+    compactCounters(counters, scope);
+    // No row yet: the pipeline creates the profile in this batch.
+    return { ...d, counters, isNew: !stored.has(d.profileId), rebuilt: absorbed.length > 0 };
+  });
+  const statements = await planSegmentWrites(env.DB, segs, full, now);
+  const stores = full.flatMap((d) =>
     d.events.map((e) =>
       env.DB.prepare(
         "INSERT INTO events (site_id, message_id, profile_id, type, event, name, properties, context, timestamp, received_at) VALUES ('site_test', ?, ?, ?, ?, ?, ?, '{}', ?, ?)",
@@ -102,14 +137,15 @@ export async function commit(deltas: ProfileDelta[], now: number): Promise<void>
       ),
     ),
   );
-  const traits = deltas.map((d) =>
-    env.DB.prepare("UPDATE profiles SET traits = ?, computed = ? WHERE id = ?").bind(
+  const rows = full.map((d) =>
+    env.DB.prepare("UPDATE profiles SET traits = ?, computed = ?, counters = ? WHERE id = ?").bind(
       JSON.stringify(d.traits),
       JSON.stringify(d.computed),
+      serializeCounters(d.counters),
       d.profileId,
     ),
   );
-  const all = [...stores, ...traits, ...statements];
+  const all = [...stores, ...rows, ...statements];
   if (all.length) await env.DB.batch(all);
 }
 

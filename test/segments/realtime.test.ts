@@ -135,9 +135,8 @@ describe("real-time segment evaluation", () => {
     await create(key, { event: "Product Added", count: { op: "gte", value: 2 } });
     const [winner, loser] = await seedProfiles([{}, {}]);
     await commit([delta(loser, { events: [makeEvent()] })], T0);
-    // The pipeline re-points the loser in the same batch; its counter rows are still under its id.
     await env.DB.prepare("UPDATE profiles SET merged_into = ? WHERE id = ?").bind(winner, loser).run();
-    await commit([delta(winner, { events: [makeEvent({ timestamp: T0 + MIN })], mergedFrom: [loser] })], T0 + MIN);
+    await commit([delta(winner, { events: [makeEvent({ timestamp: T0 + MIN })], absorbed: [loser] })], T0 + MIN);
     expect(await memberKeys(winner)).toContain(key);
   });
 

@@ -103,6 +103,10 @@ export const profiles = sqliteTable(
     // Per-trait provenance: { trait: { t: event time ms, s: source } }; newer event time wins.
     traitMeta: json<Record<string, { t: number; s: string }>>("trait_meta").notNull().default(sql`'{}'`),
     computed: json<Record<string, unknown>>("computed").notNull().default(sql`'{}'`),
+    // Daily event counts per matcher segments use, `{ matcherId: [[day, count, lastAt], …] }`
+    // (segments/counters.ts). In this row because every event rewrites it anyway: a counter
+    // table cost a row written per event.
+    counters: text("counters").notNull().default("{}"),
     // Denormalised for listing and search (kept in step with traits by the pipeline).
     email: text("email"),
     name: text("name"),
@@ -348,7 +352,10 @@ export const recentEvents = sqliteTable("recent_events", {
 
 /**
  * Running totals kept by the pipeline per consumer batch (`/api/stats`, the overview chart), so
- * that dashboards never count millions of rows. `day` is days since the epoch; 0 holds all-time.
+ * that dashboards never count millions of rows. `day` is days since the epoch; 0 holds all-time
+ * totals, except for `events`, whose total is the sum of its days (one row fewer per batch).
+ * WITHOUT ROWID since migration 0013 (drizzle can't say so): a new day's row is one entry, not a
+ * row plus its primary-key index entry.
  */
 export const metrics = sqliteTable(
   "metrics",
@@ -396,26 +403,6 @@ export const suppressions = sqliteTable("suppressions", {
   hash: text("hash").primaryKey(),
   createdAt: createdAt(),
 });
-
-/** Daily event counts per profile and matcher, so time windows never rescan history. */
-export const eventCounters = sqliteTable(
-  "event_counters",
-  {
-    profileId: text("profile_id").notNull(),
-    matcher: text("matcher").notNull(),
-    day: integer("day").notNull(),
-    count: integer("count").notNull(),
-    // Latest matching event time inside the bucket (windows shorter than a day need it).
-    lastAt: integer("last_at").notNull(),
-  },
-  (t) => [
-    // Evaluation: a profile's counts for one matcher over a range of days.
-    primaryKey({ columns: [t.profileId, t.matcher, t.day] }),
-    // Segment back-fill (segments/backfill.ts): re-check times of every profile counted by one
-    // matcher in a window; and dropping a matcher's counters when no segment uses it any more.
-    index("event_counters_matcher_idx").on(t.matcher, t.day),
-  ],
-);
 
 /** Companies / accounts from `group` calls. */
 export const groups = sqliteTable("groups", {

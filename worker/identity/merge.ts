@@ -2,8 +2,9 @@
  * Merging two profiles: the statements every merge writes (the pipeline's stitching and the
  * CRM's manual merge alike), and `mergeProfiles`, the manual merge.
  *
- * A merge re-points in SQL whatever the loser owns (identities, counters, notes, tasks, profiles
- * merged into it), drops its memberships (the survivor is re-evaluated in the same batch), marks
+ * A merge re-points in SQL whatever the loser owns (identities, notes, tasks, profiles merged
+ * into it; its event counters are folded into the survivor's row by `foldProfile`), drops its
+ * memberships (the survivor is re-evaluated in the same batch), marks
  * it `merged_into` the survivor, and logs the merge with a snapshot so that `unmergeProfile` can
  * split it back out. Events are never rewritten: a profile's events are read over its id set.
  */
@@ -13,7 +14,9 @@ import { newId } from "../lib/ids";
 import { absorbProfile, type MergeSnapshot, mergedColumns } from "../profiles/merge";
 import { resolveProfile } from "../profiles/read";
 import { guardStatement, profileUpdateStatement } from "../profiles/state";
+import { compactCounters } from "../segments/counters";
 import { planSegmentWrites } from "../segments/pipeline";
+import { loadSegments } from "../segments/store";
 import { metricStatements, withProfileTotals } from "../stats/metrics";
 import type { Identifier } from "./extract";
 import { MAX_MERGES_PER_PROFILE, resolvePolicy, strictestPolicy } from "./policy";
@@ -37,16 +40,6 @@ export interface MergeRecord {
 export function mergeStatements(db: D1Database, winner: string, loser: string, now: number): D1PreparedStatement[] {
   return [
     db.prepare("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2").bind(winner, loser),
-    // Counters add up per (matcher, day).
-    db
-      .prepare(
-        `INSERT INTO event_counters (profile_id, matcher, day, count, last_at)
-         SELECT ?1, matcher, day, count, last_at FROM event_counters WHERE profile_id = ?2
-         ON CONFLICT (profile_id, matcher, day) DO UPDATE SET
-           count = event_counters.count + excluded.count, last_at = max(event_counters.last_at, excluded.last_at)`,
-      )
-      .bind(winner, loser),
-    db.prepare("DELETE FROM event_counters WHERE profile_id = ?1").bind(loser),
     // The survivor is re-evaluated by the segments hook; the loser's memberships would be stale.
     db.prepare("DELETE FROM memberships WHERE profile_id = ?1").bind(loser),
     db.prepare("DELETE FROM segment_checks WHERE profile_id = ?1").bind(loser),
@@ -123,6 +116,8 @@ export async function mergeProfiles(
   const policy = await workspacePolicy(db);
   let lastError: unknown;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    // Segments before profiles: the write is guarded on this set (see guardStatement).
+    const segs = await loadSegments(db);
     const [winner, loser] = await Promise.all([resolveProfile(db, winnerId), resolveProfile(db, loserId)]);
     if (!winner) throw new ApiError("not_found", "The profile to keep was not found");
     if (!loser) throw new ApiError("not_found", "The profile to merge was not found");
@@ -171,6 +166,7 @@ export async function mergeProfiles(
       noteIds: notes.results.map((r) => r.id),
       taskIds: tasks.results.map((r) => r.id),
     });
+    compactCounters(winner.counters, { matchers: segs.matchers, firstDay: segs.firstDay(now) });
     // Strictly newer, so a writer that read the winner before this merge loses its guard.
     winner.updatedAt = Math.max(now, winner.updatedAt + 1);
     const record: MergeRecord = {
@@ -183,21 +179,23 @@ export async function mergeProfiles(
       actor: actor ?? null,
     };
     const statements = [
-      guardStatement(db, expectations, []),
+      guardStatement(db, expectations, [], segs.heads),
       ...mergeWrites(db, record, now),
       profileUpdateStatement(db, winner, mergedColumns),
       ...metricStatements(db, "merges", [now]),
-      // Counters are read under both ids: the fold above runs in this same batch, after the read.
       ...(await planSegmentWrites(
         db,
+        segs,
         [
           {
             profileId: winner.id,
             traits: winner.traits,
             computed: winner.computed,
+            counters: winner.counters,
             changedTraits,
             events: [],
-            mergedFrom: [loser.id],
+            isNew: false,
+            rebuilt: true,
           },
         ],
         now,

@@ -6,9 +6,10 @@
  * back. Its events never moved (events keep the id they were stored with), so they are its own
  * again. The survivor gives back trait values that still carry the loser's stamp (restoring its
  * own earlier value, if any) and the loser's additive totals (page views, sessions, counts,
- * revenue, orders). Known limits: identifiers and events that reached the survivor after the
- * merge stay with it, and `event_counters` folded at merge time stay on the survivor until the
- * segments' backfill recomputes them.
+ * revenue, orders). Event counters can't be given back by arithmetic (days collapse, latest
+ * times don't subtract), so both profiles' counters are recounted from their stored events, and
+ * both are re-evaluated against every segment. Known limit: identifiers and events that reached
+ * the survivor after the merge stay with it.
  */
 import { ApiError } from "../lib/errors";
 import { subtractComputed } from "../profiles/computed";
@@ -23,7 +24,9 @@ import {
   profileUpdateStatement,
 } from "../profiles/state";
 import { displayName } from "../profiles/traits";
+import { recountCounters } from "../segments/backfill";
 import { planSegmentWrites } from "../segments/pipeline";
+import { loadSegments } from "../segments/store";
 import { withProfileTotals } from "../stats/metrics";
 
 interface MergeRow {
@@ -50,7 +53,16 @@ const restoreLoserSql = `UPDATE profiles SET merged_into = NULL, ${profileColumn
   updated_at = ? WHERE id = ?`;
 
 /** What giving back the loser's traits changes on the survivor. */
-const givenBack: (keyof Profile)[] = ["traits", "traitMeta", "computed", "email", "name", "identified", "mergeCount"];
+const givenBack: (keyof Profile)[] = [
+  "traits",
+  "traitMeta",
+  "computed",
+  "counters",
+  "email",
+  "name",
+  "identified",
+  "mergeCount",
+];
 
 /** Undoes `mergeId` (or the latest merge into the profile). Throws ApiError 404/409/503. */
 export async function unmergeProfile(
@@ -60,6 +72,8 @@ export async function unmergeProfile(
   now: number,
 ): Promise<UnmergeResult> {
   for (let attempt = 0; attempt < 3; attempt++) {
+    // Segments before profiles: the write is guarded on this set (see guardStatement).
+    const segs = await loadSegments(db);
     const survivor = await resolveProfile(db, profileId);
     if (!survivor) throw new ApiError("not_found", "Profile not found");
     const ids = await idSetOf(db, survivor.id);
@@ -96,14 +110,20 @@ export async function unmergeProfile(
     const giveBack = new Set(snapshot.identities.map((i) => `${i.type}:${i.value}`));
     const remaining = current.filter((i) => !giveBack.has(`${i.type}:${i.value}`));
 
+    // Each stored id's events count for the loser if they come back with it, else the survivor.
+    const loserIds = new Set([merge.loser_id, ...snapshot.absorbed]);
+    const owners = new Map(ids.map((id) => [id, loserIds.has(id) ? merge.loser_id : survivor.id]));
+    const counters = await recountCounters(db, { matchers: segs.matchers, firstDay: segs.firstDay(now) }, owners);
+
     const updated = giveBackTraits(survivor, snapshot);
+    updated.counters = counters.get(survivor.id) ?? {};
     updated.identified = remaining.some((i) => i.type === "user_id" || i.type === "email");
     updated.mergeCount = Math.max(0, survivor.mergeCount - snapshot.loser.mergeCount - 1);
     updated.updatedAt = Math.max(now, survivor.updatedAt + 1);
-    const l = snapshot.loser;
+    const l = { ...snapshot.loser, counters: counters.get(merge.loser_id) ?? {} };
 
     const statements: D1PreparedStatement[] = [
-      guardStatement(db, [[survivor.id, survivor.updatedAt]], []),
+      guardStatement(db, [[survivor.id, survivor.updatedAt]], [], segs.heads),
       db.prepare(restoreLoserSql).bind(...profileColumns(l), now, merge.loser_id),
       db
         .prepare(
@@ -128,22 +148,27 @@ export async function unmergeProfile(
     statements.push(
       ...(await planSegmentWrites(
         db,
+        segs,
         [
           {
             profileId: survivor.id,
             traits: updated.traits,
             computed: updated.computed,
+            counters: updated.counters,
             changedTraits: Object.keys(l.traitMeta),
             events: [],
-            mergedFrom: [],
+            isNew: false,
+            rebuilt: true,
           },
           {
             profileId: merge.loser_id,
             traits: l.traits,
             computed: l.computed,
+            counters: l.counters,
             changedTraits: Object.keys(l.traitMeta),
             events: [],
-            mergedFrom: [],
+            isNew: false,
+            rebuilt: true,
           },
         ],
         now,

@@ -12,6 +12,7 @@ import { applyEvent, parseComputed } from "../profiles/computed";
 import { absorbProfile, foldProfile, mergedColumns } from "../profiles/merge";
 import type { Profile } from "../profiles/state";
 import { applyTraits, displayName } from "../profiles/traits";
+import { type CounterScope, compactCounters, countEvent } from "../segments/counters";
 import type { ProfileDelta } from "../segments/pipeline";
 import type { NormalizedEvent } from "../wire/queue";
 
@@ -109,6 +110,7 @@ function emptyProfile(id: string, now: number): Profile {
     traits: {},
     traitMeta: {},
     computed: parseComputed({}),
+    counters: {},
     email: null,
     name: null,
     identified: false,
@@ -131,8 +133,11 @@ const countIdentities = (list: Identifier[]) => {
   return counts;
 };
 
-/** Plans one consumer batch. Pure: the same state and events always give the same decisions. */
-export function planBatch(input: SiteEvent[], state: BatchState, now: number): Plan {
+/**
+ * Plans one consumer batch, counting events under the segment set's `scope`. Pure: the same
+ * state, scope and events always give the same decisions.
+ */
+export function planBatch(input: SiteEvent[], state: BatchState, scope: CounterScope, now: number): Plan {
   const graph = new IdentityGraph(new Map(state.owners));
   const holders = new Map<string, Holder>();
   let seq = 0;
@@ -324,7 +329,7 @@ export function planBatch(input: SiteEvent[], state: BatchState, now: number): P
       }
     }
 
-    applyToProfile(holder, siteId, event, unverified && holder.profile.identified);
+    applyToProfile(holder, siteId, event, scope, unverified && holder.profile.identified);
     if (event.type === "group" && event.groupId) {
       const traits = plan.groups.get(event.groupId) ?? {};
       plan.groups.set(event.groupId, { ...traits, ...event.traits });
@@ -347,6 +352,7 @@ export function planBatch(input: SiteEvent[], state: BatchState, now: number): P
     const live = graph.find(h.profile.id) === h.profile.id;
     if (!h.isNew && (h.dirty || !live)) plan.expectations.push([h.profile.id, h.readUpdatedAt as number]);
     if (!live || !h.dirty) continue;
+    if (compactCounters(h.profile.counters, scope)) h.changed.add("counters");
     if (h.isNew) plan.created.push(h);
     else {
       h.profile.updatedAt = Math.max(now, h.profile.updatedAt + 1);
@@ -356,21 +362,30 @@ export function planBatch(input: SiteEvent[], state: BatchState, now: number): P
       profileId: h.profile.id,
       traits: h.profile.traits,
       computed: h.profile.computed,
+      counters: h.profile.counters,
       changedTraits: [...h.changedTraits],
       events: h.events,
-      mergedFrom: h.mergedFrom,
+      isNew: h.isNew,
+      rebuilt: h.mergedFrom.length > 0,
     });
   }
   return plan;
 }
 
-/** Applies one event's traits and computed traits to its profile. */
-function applyToProfile(holder: Holder, siteId: string, event: NormalizedEvent, traitsLocked: boolean): void {
+/** Applies one event's traits, computed traits and counters to its profile. */
+function applyToProfile(
+  holder: Holder,
+  siteId: string,
+  event: NormalizedEvent,
+  scope: CounterScope,
+  traitsLocked: boolean,
+): void {
   const p = holder.profile;
   holder.dirty = true;
   holder.events.push(event);
   applyEvent(p.computed, event);
   holder.changed.add("computed");
+  if (countEvent(p.counters, scope, event)) holder.changed.add("counters");
   if (p.firstSeenAt === null || event.timestamp < p.firstSeenAt) {
     p.firstSeenAt = event.timestamp;
     holder.changed.add("firstSeenAt");

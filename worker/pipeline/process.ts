@@ -9,6 +9,7 @@
  */
 import { sha256Hex } from "../lib/ids";
 import { planSegmentWrites } from "../segments/pipeline";
+import { loadSegments, type SegmentSet } from "../segments/store";
 import type { QueuedBatch } from "../wire/queue";
 import { parseQueuedBatch } from "./message";
 import { planBatch, type SiteEvent } from "./plan";
@@ -69,15 +70,19 @@ export async function processBatch(
 
   let lastError: unknown;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    let segs: SegmentSet;
     let state: Awaited<ReturnType<typeof readState>>;
     try {
+      // Segments first: the write is guarded on this set, so a segment saved after this read
+      // (its back-fill rewrites counters) aborts the write instead of being overwritten by it.
+      segs = await loadSegments(db);
       state = await readState(db, input);
     } catch (err) {
       throw new StorageError("reading the batch's state failed", { cause: err });
     }
-    const plan = planBatch(input, state, now);
-    const statements = [...writeStatements(db, plan), ...letters];
-    if (plan.deltas.length > 0) statements.push(...(await planSegmentWrites(db, plan.deltas, now)));
+    const plan = planBatch(input, state, { matchers: segs.matchers, firstDay: segs.firstDay(now) }, now);
+    const statements = [...writeStatements(db, plan, segs.heads), ...letters];
+    if (plan.deltas.length > 0) statements.push(...(await planSegmentWrites(db, segs, plan.deltas, now)));
     const result: BatchResult = {
       stored: plan.events.length,
       ...plan.counts,

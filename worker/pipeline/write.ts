@@ -1,7 +1,8 @@
 /**
  * The write step: a plan becomes the statements of ONE atomic `db.batch()`. The first statement
  * is the guard (see `write_guards` in db/schema.ts): if any profile the plan read has changed
- * since, or an identifier it attaches was erased meanwhile, the batch aborts as a whole and
+ * since, an identifier it attaches was erased meanwhile, or a segment changed (counters and
+ * memberships were decided under the old rules), the batch aborts as a whole and
  * process.ts reads and decides again. Identities and events are inserted without `OR IGNORE`, so
  * a concurrent writer that claimed the same identifier or stored the same messageId aborts the
  * batch too. Merges re-point rows in SQL, so nothing depends on a read made in another round trip.
@@ -16,7 +17,7 @@ import {
   profileColumns,
   profileUpdateStatement,
 } from "../profiles/state";
-import { eventNameRows, metricRows, metricUpserts, withProfileTotals } from "../stats/metrics";
+import { EVENTS_METRIC, eventNameRows, metricRows, metricUpserts, withProfileTotals } from "../stats/metrics";
 import type { Plan } from "./plan";
 
 /** Rows per multi-row INSERT, so each statement stays under D1's 100 bound parameters. */
@@ -42,13 +43,13 @@ function insertProfile(db: D1Database, p: Profile): D1PreparedStatement {
   return db.prepare(insertProfileSql).bind(p.id, ...profileColumns(p), p.createdAt, p.updatedAt);
 }
 
-/** The statements that carry out a plan (the segments hook's statements are appended by the caller). */
-export function writeStatements(db: D1Database, plan: Plan): D1PreparedStatement[] {
+/**
+ * The statements that carry out a plan decided under the segment set whose `heads` are given (the
+ * segments hook's statements are appended by the caller).
+ */
+export function writeStatements(db: D1Database, plan: Plan, heads: [string, number][]): D1PreparedStatement[] {
   const { now } = plan;
   const out: D1PreparedStatement[] = [];
-  if (plan.expectations.length > 0 || plan.attachedHashes.length > 0) {
-    out.push(guardStatement(db, plan.expectations, plan.attachedHashes));
-  }
   out.push(
     ...multiInsert(
       db,
@@ -132,13 +133,14 @@ export function writeStatements(db: D1Database, plan: Plan): D1PreparedStatement
   out.push(
     ...metricUpserts(db, [
       ...metricRows(
-        "events",
+        EVENTS_METRIC,
         plan.events.map((e) => e.event.timestamp),
+        false,
       ),
       ...metricRows("suppressed", Array(plan.counts.suppressed).fill(now)),
       ...metricRows("merges", Array(plan.merges.length).fill(now)),
       ...eventNameRows(plan.events.map((e) => e.event)),
     ]),
   );
-  return out;
+  return out.length === 0 ? [] : [guardStatement(db, plan.expectations, plan.attachedHashes, heads), ...out];
 }

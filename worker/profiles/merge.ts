@@ -3,6 +3,7 @@
  */
 import { z } from "zod";
 import type { Identifier } from "../identity/extract";
+import { addCounters } from "../segments/counters";
 import { combineComputed, computedSchema } from "./computed";
 import type { Profile } from "./state";
 import { mergeTraits, type TraitMeta } from "./traits";
@@ -71,7 +72,8 @@ export function snapshotOf(
 
 /**
  * Folds `loser` into `winner` (in place) and returns the trait names that changed. Traits: newer
- * event time wins per trait. Computed: combined (sums, earliest first seen, latest last seen, …).
+ * event time wins per trait. Computed: combined (sums, earliest first seen, latest last seen, …);
+ * event counters add up day by day.
  * CRM fields: the winner's, filled from the loser where the winner has none; tags are united.
  */
 export function foldProfile(winner: Profile, loser: Profile): string[] {
@@ -80,6 +82,7 @@ export function foldProfile(winner: Profile, loser: Profile): string[] {
     { traits: loser.traits, meta: loser.traitMeta },
   );
   combineComputed(winner.computed, loser.computed);
+  addCounters(winner.counters, loser.counters);
   winner.email ??= loser.email;
   winner.name ??= loser.name;
   winner.identified ||= loser.identified;
@@ -99,6 +102,7 @@ export const mergedColumns = [
   "traits",
   "traitMeta",
   "computed",
+  "counters",
   "email",
   "name",
   "identified",

@@ -57,7 +57,6 @@ export async function eraseProfile(db: D1Database, id: string, now: number): Pro
       `DELETE FROM tasks WHERE profile_id ${inSet}`,
       `DELETE FROM memberships WHERE profile_id ${inSet}`,
       `DELETE FROM membership_changes WHERE profile_id ${inSet}`,
-      `DELETE FROM event_counters WHERE profile_id ${inSet}`,
       `DELETE FROM segment_checks WHERE profile_id ${inSet}`,
       `DELETE FROM profile_merges WHERE winner_id ${inSet} OR loser_id ${inSet}`,
       `DELETE FROM identity_warnings WHERE profile_id ${inSet}`,

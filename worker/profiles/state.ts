@@ -1,6 +1,7 @@
 /**
  * A profile as the pipeline and the API hold it in memory, read from a raw `profiles` row.
  */
+import { type Counters, parseCounters, serializeCounters } from "../segments/counters";
 import { type Computed, parseComputed } from "./computed";
 import type { TraitMeta } from "./traits";
 
@@ -11,6 +12,7 @@ export interface ProfileRow {
   traits: string;
   trait_meta: string;
   computed: string;
+  counters: string;
   email: string | null;
   name: string | null;
   identified: number;
@@ -32,6 +34,8 @@ export interface Profile {
   traits: Record<string, unknown>;
   traitMeta: TraitMeta;
   computed: Computed;
+  /** Event counters of the matchers segments use (segments/counters.ts). */
+  counters: Counters;
   email: string | null;
   name: string | null;
   identified: boolean;
@@ -86,6 +90,7 @@ export function profileFromRow(row: ProfileRow): Profile {
     traits: record(row.traits),
     traitMeta: traitMeta(row.trait_meta),
     computed: parseComputed(parseJson(row.computed)),
+    counters: parseCounters(row.counters),
     email: row.email,
     name: row.name,
     identified: Boolean(row.identified),
@@ -107,19 +112,31 @@ export const jsonList = (values: readonly unknown[]) => JSON.stringify(values);
 
 /**
  * The guard statement that opens a read-decide-write batch (see `write_guards` in db/schema.ts):
- * it aborts the batch when a profile it read is no longer live at the `updated_at` it read, or
- * when one of `hashes` (identifiers about to be attached) was suppressed meanwhile. CROSS JOIN
- * makes SQLite walk the expectations and probe the primary key, never scan live profiles.
+ * it aborts the batch when a profile it read is no longer live at the `updated_at` it read, when
+ * one of `hashes` (identifiers about to be attached) was suppressed meanwhile, or, given the
+ * `heads` of the segment set the writer decided with (SegmentSet.heads), when a segment was
+ * created, changed or deleted since: counters, memberships and re-check times were decided under
+ * rules that no longer hold, and a segment's back-fill may have rewritten counters the writer
+ * read. CROSS JOIN makes SQLite walk the expectations and probe the primary key, never scan live
+ * profiles.
  */
-export function guardStatement(db: D1Database, expectations: [string, number][], hashes: string[]) {
+export function guardStatement(
+  db: D1Database,
+  expectations: [string, number][],
+  hashes: string[],
+  heads: [string, number][] | null = null,
+) {
   return db
     .prepare(
       `INSERT INTO write_guards (ok) SELECT 0 WHERE
          (SELECT count(*) FROM json_each(?1) j CROSS JOIN profiles p
             ON p.id = j.value ->> 0 AND p.updated_at = j.value ->> 1 AND p.merged_into IS NULL) <> ?2
-         OR EXISTS (SELECT 1 FROM suppressions WHERE hash IN (SELECT value FROM json_each(?3)))`,
+         OR EXISTS (SELECT 1 FROM suppressions WHERE hash IN (SELECT value FROM json_each(?3)))
+         OR (?4 IS NOT NULL AND ((SELECT count(*) FROM segments) <> json_array_length(?4)
+           OR EXISTS (SELECT 1 FROM json_each(?4) j WHERE NOT EXISTS (
+             SELECT 1 FROM segments s WHERE s.key = j.value ->> 0 AND s.updated_at = j.value ->> 1))))`,
     )
-    .bind(jsonList(expectations), expectations.length, jsonList(hashes));
+    .bind(jsonList(expectations), expectations.length, jsonList(hashes), heads === null ? null : jsonList(heads));
 }
 
 /** A profile's state without its identity and bookkeeping: what a merge snapshot keeps of the loser. */
@@ -148,6 +165,7 @@ const writable: [keyof ProfileState, string, (p: ProfileState) => unknown][] = [
   ["traits", "traits", (p) => JSON.stringify(p.traits)],
   ["traitMeta", "trait_meta", (p) => JSON.stringify(p.traitMeta)],
   ["computed", "computed", (p) => JSON.stringify(p.computed)],
+  ["counters", "counters", (p) => serializeCounters(p.counters)],
   ["email", "email", (p) => p.email],
   ["name", "name", (p) => p.name],
   ["identified", "identified", (p) => (p.identified ? 1 : 0)],

@@ -1,28 +1,94 @@
 /**
  * Whole-population evaluation in SQL: when a segment is created or its rule changes, and on
  * demand (`POST /api/segments/:key/evaluate`). Counters for new matchers are rebuilt from the
- * `events` table, then every live profile is evaluated by the compiled rule and the difference
+ * `events` table (into each profile row's `counters`), then every live profile is evaluated by the compiled rule and the difference
  * with the stored memberships is written: history rows, outbox rows for subscribed destinations
  * (a back-fill announces its entries, as Segment's audiences do), memberships and re-check times.
  */
 import type { ActiveDestination } from "../activation/outbox";
+import { addCounters, type CounterScope, type Counters } from "./counters";
 import type { Matcher } from "./matchers";
-import { compileCheckTimes, compileMatch, compileRule, type EventSource, prepare, type SqlParams } from "./sql";
+import { DAY } from "./rule";
+import {
+  compileCheckTimes,
+  compileMatch,
+  compileRule,
+  type EventSource,
+  jsonPath,
+  prepare,
+  type SqlParams,
+} from "./sql";
 import type { CompiledSegment } from "./store";
 
-/** Rebuilds a matcher's daily counters from stored events (idempotent: it replaces counts). */
-export function counterBackfill(db: D1Database, m: Matcher): D1PreparedStatement {
-  // Events keep the profile id they were stored under; a merged-away id counts for its survivor.
+/** The bucket day of `e.timestamp`, days before `firstDay` collapsed into -1 (as counters.ts). */
+function bucketDay(p: SqlParams, firstDay: number): string {
+  return `CASE WHEN e.timestamp < ${p.add(firstDay * DAY)} THEN -1 ELSE CAST(e.timestamp / ${DAY} AS INTEGER) END`;
+}
+
+/**
+ * Rebuilds one matcher's counters in every live profile row from stored events (idempotent: it
+ * replaces the matcher's buckets), days before `firstDay` collapsed. Events keep the profile id
+ * they were stored under; a merged-away id counts for its survivor (merge chains are flat).
+ */
+export function counterBackfill(db: D1Database, m: Matcher, firstDay: number): D1PreparedStatement {
   return prepare(
     db,
     (p) =>
-      `INSERT INTO event_counters (profile_id, matcher, day, count, last_at) SELECT COALESCE(q.merged_into, e.profile_id) AS pid, ${p.add(m.id)}, CAST(e.timestamp / 86400000 AS INTEGER) AS d, COUNT(*), MAX(e.timestamp) FROM events e LEFT JOIN profiles q ON q.id = e.profile_id WHERE ${compileMatch(m, p)} GROUP BY pid, d ON CONFLICT (profile_id, matcher, day) DO UPDATE SET count = excluded.count, last_at = excluded.last_at`,
+      `UPDATE profiles SET counters = json_set(counters, ${p.add(jsonPath(m.id))}, json(x.buckets)) FROM (
+         SELECT pid, json_group_array(json_array(d, n, t)) AS buckets FROM (
+           SELECT COALESCE(q.merged_into, e.profile_id) AS pid, ${bucketDay(p, firstDay)} AS d, COUNT(*) AS n,
+             MAX(e.timestamp) AS t
+           FROM events e LEFT JOIN profiles q ON q.id = e.profile_id WHERE ${compileMatch(m, p)} GROUP BY pid, d
+         ) GROUP BY pid
+       ) AS x WHERE profiles.id = x.pid`,
   );
 }
 
-/** Drops counters no segment reads any more. */
+/**
+ * Drops counters no segment reads any more from every profile row. `instr` skips the JSON of the
+ * rows that never held them (most, for a matcher on a rare event).
+ */
 export function counterCleanup(db: D1Database, matcherIds: string[]): D1PreparedStatement[] {
-  return matcherIds.map((id) => db.prepare("DELETE FROM event_counters WHERE matcher = ?").bind(id));
+  return matcherIds.map((id) =>
+    db
+      .prepare("UPDATE profiles SET counters = json_remove(counters, ?2) WHERE instr(counters, ?1) > 0")
+      .bind(id, jsonPath(id)),
+  );
+}
+
+/**
+ * Counters recounted from stored events, for profiles whose set of stored ids changed in a way
+ * that can't be undone by arithmetic (an unmerge): `owners` maps each stored profile id to the
+ * profile whose counters its events count for. One grouped read per matcher, through
+ * events_profile_time_idx.
+ */
+export async function recountCounters(
+  db: D1Database,
+  scope: CounterScope,
+  owners: ReadonlyMap<string, string>,
+): Promise<Map<string, Counters>> {
+  const out = new Map<string, Counters>([...new Set(owners.values())].map((id) => [id, {}]));
+  const matchers = [...scope.matchers.values()];
+  if (matchers.length === 0 || owners.size === 0) return out;
+  const ids = JSON.stringify([...owners.keys()]);
+  const results = await db.batch<{ pid: string; d: number; n: number; t: number }>(
+    matchers.map((m) =>
+      prepare(
+        db,
+        (p) =>
+          `SELECT e.profile_id AS pid, ${bucketDay(p, scope.firstDay)} AS d, COUNT(*) AS n, MAX(e.timestamp) AS t
+           FROM events e WHERE e.profile_id IN (SELECT value FROM json_each(${p.add(ids)})) AND ${compileMatch(m, p)}
+           GROUP BY pid, d`,
+      ),
+    ),
+  );
+  results.forEach((res, i) => {
+    for (const row of res.results) {
+      const counters = out.get(owners.get(row.pid) as string) as Counters;
+      addCounters(counters, { [matchers[i].id]: [{ day: row.d, count: row.n, lastAt: row.t }] });
+    }
+  });
+  return out;
 }
 
 export interface ResyncPlan {

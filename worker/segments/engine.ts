@@ -1,28 +1,30 @@
 /**
  * Real-time evaluation for a set of profiles, shared by the pipeline hook (profiles touched by a
- * consumer batch) and the cron (profiles whose window may have lapsed). One read round trip for
- * everything (counters, memberships), decisions in memory, and the writes returned as statements
- * for the caller's atomic batch: counters, memberships, history, re-check times and the webhook
+ * consumer batch) and the cron (profiles whose window may have lapsed). One read round trip
+ * (memberships; counters come with the profiles), decisions in memory, and the writes returned as
+ * statements for the caller's atomic batch: memberships, history, re-check times and the webhook
  * outbox.
  */
 import { type ActiveDestination, activeDestinations, type DeliveryType, outboxInsert } from "../activation/outbox";
 import { newId } from "../lib/ids";
 import type { NormalizedEvent } from "../wire/queue";
-import { type Bucket, evaluate } from "./evaluate";
+import type { Counters } from "./counters";
+import { evaluate } from "./evaluate";
 import { eventMatches } from "./matchers";
-import { DAY } from "./rule";
-import { type CompiledSegment, loadSegments, type SegmentSet } from "./store";
+import type { CompiledSegment, SegmentSet } from "./store";
 
 /** One profile to evaluate. */
 export interface Subject {
   profileId: string;
   traits: Record<string, unknown>;
   computed: Record<string, unknown>;
-  /** New events of this profile, not yet in `event_counters`. */
+  /** Its counters, this batch's events included (the caller counted them: segments/counters.ts). */
+  counters: Counters;
+  /** New events of this profile (what may have changed, and event webhooks). */
   events: NormalizedEvent[];
   changedTraits: string[];
-  /** Profile ids whose stored counters belong to this profile (itself and ids merged into it). */
-  counterIds: string[];
+  /** Created by the caller's batch: evaluated against every segment. */
+  isNew: boolean;
   /** Segments to evaluate whatever changed: all of them, some, or none beyond the affected ones. */
   force: "all" | Set<string> | null;
 }
@@ -43,98 +45,26 @@ function chunks<T>(items: T[], size = CHUNK): T[][] {
 
 const placeholders = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `?${i + from}`).join(", ");
 
-type Increments = Map<string, Map<string, Map<number, Bucket>>>;
-
-function countEvents(segs: SegmentSet, subjects: Subject[]): Increments {
-  const inc: Increments = new Map();
-  for (const s of subjects) {
-    for (const e of s.events) {
-      for (const m of segs.matchers.values()) {
-        if (!eventMatches(m, e)) continue;
-        const day = Math.floor(e.timestamp / DAY);
-        const byMatcher = inc.get(s.profileId) ?? new Map<string, Map<number, Bucket>>();
-        inc.set(s.profileId, byMatcher);
-        const byDay = byMatcher.get(m.id) ?? new Map<number, Bucket>();
-        byMatcher.set(m.id, byDay);
-        const b = byDay.get(day) ?? { day, count: 0, lastAt: e.timestamp };
-        byDay.set(day, { day, count: b.count + 1, lastAt: Math.max(b.lastAt, e.timestamp) });
-      }
+/** The subjects' memberships, in one round trip. */
+async function readMemberships(db: D1Database, subjects: Subject[]): Promise<Map<string, Set<string>>> {
+  const memberships = new Map<string, Set<string>>();
+  const existing = subjects.filter((s) => !s.isNew).map((s) => s.profileId);
+  if (existing.length === 0) return memberships;
+  const results = await db.batch<{ segment_key: string; profile_id: string }>(
+    chunks(existing).map((chunk) =>
+      db
+        .prepare(`SELECT segment_key, profile_id FROM memberships WHERE profile_id IN (${placeholders(chunk.length)})`)
+        .bind(...chunk),
+    ),
+  );
+  for (const res of results) {
+    for (const row of res.results) {
+      const set = memberships.get(row.profile_id) ?? new Set<string>();
+      memberships.set(row.profile_id, set);
+      set.add(row.segment_key);
     }
   }
-  return inc;
-}
-
-function counterUpserts(db: D1Database, inc: Increments): D1PreparedStatement[] {
-  const rows: [string, string, number, number, number][] = [];
-  for (const [profileId, byMatcher] of inc)
-    for (const [matcher, byDay] of byMatcher)
-      for (const b of byDay.values()) rows.push([profileId, matcher, b.day, b.count, b.lastAt]);
-  return chunks(rows, 20).map((chunk) =>
-    db
-      .prepare(
-        `INSERT INTO event_counters (profile_id, matcher, day, count, last_at) VALUES ${chunk
-          .map((_, i) => `(${placeholders(5, i * 5 + 1)})`)
-          .join(
-            ", ",
-          )} ON CONFLICT (profile_id, matcher, day) DO UPDATE SET count = count + excluded.count, last_at = max(last_at, excluded.last_at)`,
-      )
-      .bind(...chunk.flat()),
-  );
-}
-
-interface State {
-  counters: Map<string, Map<string, Bucket[]>>;
-  memberships: Map<string, Set<string>>;
-  /** Profiles that already have a row (the others are being created in this batch). */
-  existing: Set<string>;
-}
-
-async function readState(db: D1Database, segs: SegmentSet, subjects: Subject[], now: number): Promise<State> {
-  const owner = new Map<string, string>();
-  for (const s of subjects) for (const id of [s.profileId, ...s.counterIds]) owner.set(id, s.profileId);
-  const ids = [...owner.keys()];
-  const profileIds = subjects.map((s) => s.profileId);
-  // Days older than every window collapse into one bucket (day -1): all-time counts stay exact
-  // and the read stays small for long-lived profiles.
-  const firstDay = segs.firstDay(now);
-  const counterReads = chunks(ids).map((chunk) =>
-    db
-      .prepare(
-        `SELECT profile_id, matcher, CASE WHEN day >= ?1 THEN day ELSE -1 END AS d, SUM(count) AS n, MAX(last_at) AS last FROM event_counters WHERE profile_id IN (${placeholders(chunk.length, 2)}) GROUP BY profile_id, matcher, d`,
-      )
-      .bind(firstDay, ...chunk),
-  );
-  const memberReads = chunks(profileIds).map((chunk) =>
-    db
-      .prepare(`SELECT segment_key, profile_id FROM memberships WHERE profile_id IN (${placeholders(chunk.length)})`)
-      .bind(...chunk),
-  );
-  const profileReads = chunks(profileIds).map((chunk) =>
-    db.prepare(`SELECT id FROM profiles WHERE id IN (${placeholders(chunk.length)})`).bind(...chunk),
-  );
-  const results = await db.batch<Record<string, unknown>>([...counterReads, ...memberReads, ...profileReads]);
-  const counters = new Map<string, Map<string, Bucket[]>>();
-  const memberships = new Map<string, Set<string>>();
-  const existing = new Set<string>();
-  results.forEach((res, i) => {
-    for (const row of res.results) {
-      if (i >= counterReads.length + memberReads.length) {
-        existing.add(row.id as string);
-      } else if (i < counterReads.length) {
-        const pid = owner.get(row.profile_id as string) as string;
-        const byMatcher = counters.get(pid) ?? new Map<string, Bucket[]>();
-        counters.set(pid, byMatcher);
-        const list = byMatcher.get(row.matcher as string) ?? [];
-        byMatcher.set(row.matcher as string, list);
-        list.push({ day: row.d as number, count: row.n as number, lastAt: row.last as number });
-      } else {
-        const set = memberships.get(row.profile_id as string) ?? new Set<string>();
-        memberships.set(row.profile_id as string, set);
-        set.add(row.segment_key as string);
-      }
-    }
-  });
-  return { counters, memberships, existing };
+  return memberships;
 }
 
 function isAffected(seg: CompiledSegment, s: Subject, isNew: boolean, changedHere: Set<string>): boolean {
@@ -154,35 +84,38 @@ function profilePayload(s: Subject) {
 }
 
 /**
- * Plans the writes for `subjects` at `now`: counter increments for their new events (the cron
- * passes none), event webhooks, then memberships, history, re-check times and outbox rows.
+ * Plans the writes for `subjects` at `now` under the segment set `segs` (which the caller loaded
+ * before reading the profiles, and guards its write with): event webhooks, then memberships,
+ * history, re-check times and outbox rows. Counters are the subjects' own: the caller writes
+ * them with the profile row.
  */
-export async function planEvaluation(db: D1Database, subjects: Subject[], now: number): Promise<D1PreparedStatement[]> {
+export async function planEvaluation(
+  db: D1Database,
+  segs: SegmentSet,
+  subjects: Subject[],
+  now: number,
+): Promise<D1PreparedStatement[]> {
   if (subjects.length === 0) return [];
-  const [segs, destinations] = await Promise.all([loadSegments(db), activeDestinations(db)]);
+  const destinations = await activeDestinations(db);
   const statements: D1PreparedStatement[] = [];
-  const inc = countEvents(segs, subjects);
-  statements.push(...counterUpserts(db, inc));
   statements.push(...eventDeliveries(db, destinations, subjects, now));
   if (segs.list.length === 0) return statements;
 
-  const state = await readState(db, segs, subjects, now);
+  const memberships = await readMemberships(db, subjects);
   const changes: Change[] = [];
   const checks = new Map<string, { upsert: [string, number][]; clear: string[] }>();
   for (const s of subjects) {
-    const stored = state.counters.get(s.profileId);
-    const fresh = inc.get(s.profileId);
-    const current = state.memberships.get(s.profileId) ?? new Set<string>();
+    const current = memberships.get(s.profileId) ?? new Set<string>();
     const decided = new Map<string, boolean>();
     const changedHere = new Set<string>();
     const facts = {
       traits: s.traits,
       computed: s.computed,
-      counters: (matcherId: string) => [...(stored?.get(matcherId) ?? []), ...(fresh?.get(matcherId)?.values() ?? [])],
+      counters: (matcherId: string) => s.counters[matcherId] ?? [],
       member: (key: string) => decided.get(key) ?? current.has(key),
     };
     for (const seg of segs.list) {
-      if (!isAffected(seg, s, !state.existing.has(s.profileId), changedHere)) continue;
+      if (!isAffected(seg, s, s.isNew, changedHere)) continue;
       const outcome = evaluate(seg.rule, facts, now, seg.matcherOf);
       decided.set(seg.key, outcome.value);
       if (outcome.value !== current.has(seg.key)) {

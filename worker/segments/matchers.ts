@@ -1,7 +1,7 @@
 /**
  * Matchers: the event part of an event condition (which events count, not how many or when).
- * Each has a stable id, the hash of its canonical JSON, under which `event_counters` keeps daily
- * counts, so two segments asking about the same events share one set of counters.
+ * Each has a stable id, the hash of its canonical JSON, under which a profile's `counters` keep
+ * daily counts, so two segments asking about the same events share one set of counters.
  */
 import { sha256Hex } from "../lib/ids";
 import { compare, valueAt } from "./evaluate";

@@ -5,6 +5,7 @@
  */
 import { relayDeliveries } from "../activation/outbox";
 import type { Env } from "../env";
+import { parseCounters } from "./counters";
 import { planEvaluation, type Subject } from "./engine";
 import { loadSegments } from "./store";
 
@@ -50,10 +51,10 @@ async function recheck(db: D1Database, due: { segment_key: string; profile_id: s
     const chunk = ids.slice(i, i + 90);
     const rows = await db
       .prepare(
-        `SELECT id, traits, computed, merged_into FROM profiles WHERE id IN (${chunk.map(() => "?").join(", ")})`,
+        `SELECT id, traits, computed, counters, merged_into FROM profiles WHERE id IN (${chunk.map(() => "?").join(", ")})`,
       )
       .bind(...chunk)
-      .all<{ id: string; traits: string; computed: string; merged_into: string | null }>();
+      .all<{ id: string; traits: string; computed: string; counters: string; merged_into: string | null }>();
     const found = new Map(rows.results.map((r) => [r.id, r]));
     for (const id of chunk) {
       const row = found.get(id);
@@ -66,13 +67,14 @@ async function recheck(db: D1Database, due: { segment_key: string; profile_id: s
         profileId: id,
         traits: JSON.parse(row.traits),
         computed: JSON.parse(row.computed),
+        counters: parseCounters(row.counters),
         events: [],
         changedTraits: [],
-        counterIds: [],
+        isNew: false,
         force: wanted.get(id) as Set<string>,
       });
     }
   }
-  const statements = [...stale, ...(await planEvaluation(db, subjects, now))];
+  const statements = [...stale, ...(await planEvaluation(db, segs, subjects, now))];
   if (statements.length) await db.batch(statements);
 }

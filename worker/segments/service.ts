@@ -61,7 +61,13 @@ export async function saveSegment(
 
   const others = set.list.filter((s) => s.key !== seg.key);
   const kept = new Set(others.flatMap((s) => s.matchers.map((m) => m.id)));
-  const fresh = seg.matchers.filter((m) => !kept.has(m.id) && !old?.matchers.some((o) => o.id === m.id));
+  const next = buildSet([...others, seg]);
+  // Counters to build from stored events: matchers nobody counted yet, and all of this segment's
+  // when its window reaches further back than any before it (older days were collapsed, see
+  // counters.ts).
+  const fresh = seg.matchers.filter(
+    (m) => seg.maxWindow > set.maxWindow || (!kept.has(m.id) && !old?.matchers.some((o) => o.id === m.id)),
+  );
   const orphaned = (old?.matchers ?? []).filter((m) => !kept.has(m.id) && !seg.matchers.some((n) => n.id === m.id));
   const ruleChanged = !old || JSON.stringify(old.rule) !== JSON.stringify(seg.rule);
 
@@ -88,7 +94,7 @@ export async function saveSegment(
           )
           .bind(...row, ruleChanged ? 1 : 0),
   );
-  statements.push(...fresh.map((m) => counterBackfill(db, m)));
+  statements.push(...fresh.map((m) => counterBackfill(db, m, next.firstDay(now))));
   statements.push(
     ...counterCleanup(
       db,
@@ -97,7 +103,6 @@ export async function saveSegment(
   );
   let counts: { enteredAt: number; exitedAt: number } | null = null;
   if (ruleChanged) {
-    const next = buildSet([...others, seg]);
     const destinations = await activeDestinations(db);
     const plan = resyncStatements(db, seg, destinations, now);
     counts = { enteredAt: statements.length + plan.enteredAt, exitedAt: statements.length + plan.exitedAt };

@@ -3,8 +3,8 @@
  * previews, back-fills and on-demand evaluation. Every value is bound. Expressions are always
  * 0 or 1, never NULL, so `NOT` behaves like the in-memory `!`.
  *
- * Event conditions read either `event_counters` (matchers that existing segments keep counted)
- * or, in a preview of a condition nobody counts yet, the `events` table itself, with the same
+ * Event conditions read either the profile row's `counters` (matchers that existing segments keep
+ * counted, segments/counters.ts) or, in a preview of a condition nobody counts yet, the `events` table itself, with the same
  * window semantics (exact "at least one within W"; other counts by UTC day). A preview reads
  * `events` once per such condition (`EventScans`), not once per profile.
  *
@@ -144,7 +144,7 @@ export function compileComparison(doc: string, path: string, c: Comparison, p: S
 /** Where event conditions read their counts from. */
 export interface EventSource {
   matcherOf(leaf: EventCondition | PageCondition): Matcher;
-  /** Matchers kept in `event_counters`; others are counted from `events` (previews only). */
+  /** Matchers kept in `profiles.counters`; others are counted from `events` (previews only). */
   counted(matcherId: string): boolean;
   /**
    * Set for a statement that can open with `WITH` clauses: uncounted matchers are then counted
@@ -225,15 +225,18 @@ function compileEvent(c: EventCondition | PageCondition, src: EventSource, p: Sq
   const window = c.within ? durationMs(c.within) : null;
   const firstDay = window === null ? null : Math.floor((now - window) / DAY);
   if (src.counted(m.id)) {
-    const base = `FROM event_counters c WHERE c.profile_id = p.id AND c.matcher = ${p.add(m.id)}`;
+    // The profile row's buckets of this matcher, `[day, count, lastAt]` (segments/counters.ts).
+    const base = `FROM json_each(p.counters, ${p.add(jsonPath(m.id))}) c WHERE 1`;
     if (mode.kind !== "compare") {
       const recent =
-        window === null ? "" : ` AND c.day >= ${p.add(firstDay as number)} AND c.last_at >= ${p.add(now - window)}`;
-      const some = `EXISTS (SELECT 1 ${base} AND c.count > 0${recent})`;
+        window === null
+          ? ""
+          : ` AND c.value ->> 0 >= ${p.add(firstDay as number)} AND c.value ->> 2 >= ${p.add(now - window)}`;
+      const some = `EXISTS (SELECT 1 ${base} AND c.value ->> 1 > 0${recent})`;
       return mode.kind === "exists" ? `(${some})` : `(NOT ${some})`;
     }
-    const recent = firstDay === null ? "" : ` AND c.day >= ${p.add(firstDay)}`;
-    return `((SELECT COALESCE(SUM(c.count), 0) ${base}${recent}) ${sqlOps[mode.op]} ${p.add(mode.value)})`;
+    const recent = firstDay === null ? "" : ` AND c.value ->> 0 >= ${p.add(firstDay)}`;
+    return `((SELECT COALESCE(SUM(c.value ->> 1), 0) ${base}${recent}) ${sqlOps[mode.op]} ${p.add(mode.value)})`;
   }
   // Same windows as the counters: exact for "at least one"/"none", whole UTC days for counts.
   const since =
@@ -473,13 +476,15 @@ export function compileCheckTimes(rule: Condition, src: EventSource, p: SqlParam
     if (!c.within) return;
     const window = durationMs(c.within);
     const m = src.matcherOf(c).id;
+    // Every live profile row's buckets of the matcher (`instr` skips rows that never held any).
+    const buckets = `FROM profiles p CROSS JOIN json_each(p.counters, ${p.add(jsonPath(m))}) c WHERE p.merged_into IS NULL AND instr(p.counters, ${p.add(m)}) > 0 AND c.value ->> 1 > 0`;
     if (countMode(c).kind !== "compare") {
       parts.push(
-        `SELECT c.profile_id AS pid, MAX(c.last_at) + ${p.add(window + 1)} AS t FROM event_counters c WHERE c.matcher = ${p.add(m)} AND c.count > 0 AND c.last_at >= ${p.add(now - window)} GROUP BY c.profile_id`,
+        `SELECT p.id AS pid, MAX(c.value ->> 2) + ${p.add(window + 1)} AS t ${buckets} AND c.value ->> 2 >= ${p.add(now - window)} GROUP BY p.id`,
       );
     } else {
       parts.push(
-        `SELECT c.profile_id AS pid, (MIN(c.day) + 1) * ${DAY} + ${p.add(window)} AS t FROM event_counters c WHERE c.matcher = ${p.add(m)} AND c.count > 0 AND c.day >= ${p.add(Math.floor((now - window) / DAY))} GROUP BY c.profile_id`,
+        `SELECT p.id AS pid, (MIN(c.value ->> 0) + 1) * ${DAY} + ${p.add(window)} AS t ${buckets} AND c.value ->> 0 >= ${p.add(Math.floor((now - window) / DAY))} GROUP BY p.id`,
       );
     }
   });

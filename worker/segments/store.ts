@@ -43,6 +43,13 @@ export interface SegmentSet {
   dependentsOf(key: string): Set<string>;
   /** The earliest day any windowed condition can look at. */
   firstDay(now: number): number;
+  /** The longest window of any segment, in ms (0 when none). */
+  maxWindow: number;
+  /**
+   * `[key, updated_at]` of every segment as loaded, for a write guard (profiles/state.ts): a
+   * writer that decided with this set aborts if a segment was saved or deleted meanwhile.
+   */
+  heads: [string, number][];
 }
 
 /** Parses and analyses one segment's rule. */
@@ -112,7 +119,7 @@ export function dependenciesOf(seg: CompiledSegment): Record<string, string[]> {
 }
 
 /** Orders segments so that references come first; segments caught in a cycle go last. */
-export function buildSet(segments: CompiledSegment[]): SegmentSet {
+export function buildSet(segments: CompiledSegment[], heads: [string, number][] = []): SegmentSet {
   const byKey = new Map(segments.map((s) => [s.key, s]));
   const list: CompiledSegment[] = [];
   const state = new Map<string, "visiting" | "done">();
@@ -153,6 +160,8 @@ export function buildSet(segments: CompiledSegment[]): SegmentSet {
       return out;
     },
     firstDay: (now) => Math.floor((now - maxWindow) / DAY),
+    maxWindow,
+    heads,
   };
 }
 
@@ -173,7 +182,10 @@ export async function loadSegments(db: D1Database): Promise<SegmentSet> {
       compileSegment({ key: r.key, name: r.name, rule: JSON.parse(r.rule), updatedAt: r.updated_at }),
     ),
   );
-  const set = buildSet(compiled);
+  const set = buildSet(
+    compiled,
+    rows.results.map((r) => [r.key, r.updated_at]),
+  );
   cached = { signature: rows.results.map((r) => `${r.key}:${r.updated_at}`).join("|"), set };
   return set;
 }

@@ -3,16 +3,22 @@
  * the overview page (daily events, identified share, top events, segment sizes). Event counts
  * come from the `metrics` running totals the pipeline keeps (metrics.ts), never from `events`.
  */
-import { and, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import type { Db } from "../db";
-import { metrics } from "../db/schema";
 import type { AppEnv } from "../env";
 import { GPC_DROPPED_METRIC } from "../lib/gpc";
 import { describe } from "../lib/openapi";
 import { query } from "../lib/validate";
-import { DAY_MS, dayOf, EVENT_METRIC_END, EVENT_METRIC_PREFIX, IDENTIFIED_TOTAL, PROFILES_TOTAL } from "./metrics";
+import {
+  DAY_MS,
+  dayOf,
+  EVENT_METRIC_END,
+  EVENT_METRIC_PREFIX,
+  EVENTS_METRIC,
+  IDENTIFIED_TOTAL,
+  PROFILES_TOTAL,
+} from "./metrics";
 
 export const statsSchema = z.object({
   events: z.number().int(),
@@ -22,25 +28,26 @@ export const statsSchema = z.object({
   gpcDropped: z.number().int(),
 });
 
-/** Reads an all-time running total kept by the pipeline (0 when none was recorded yet). */
-export async function totalOf(db: Db, name: string): Promise<number> {
-  const row = await db
-    .select({ value: metrics.value })
-    .from(metrics)
-    .where(and(eq(metrics.name, name), eq(metrics.day, 0)))
-    .get();
-  return row?.value ?? 0;
-}
-
-/** Four primary-key reads of running totals, whatever the number of profiles or events. */
+/**
+ * The running totals in one statement of primary-key reads, whatever the number of profiles or
+ * events: the day-0 rows, and the `events` total as the sum of its days (the pipeline writes no
+ * all-time row for it, one row fewer per batch).
+ */
 export async function readStats(db: Db): Promise<z.infer<typeof statsSchema>> {
-  const [events, profiles, identifiedProfiles, gpcDropped] = await Promise.all([
-    totalOf(db, "events"),
-    totalOf(db, PROFILES_TOTAL),
-    totalOf(db, IDENTIFIED_TOTAL),
-    totalOf(db, GPC_DROPPED_METRIC),
-  ]);
-  return { events, profiles, identifiedProfiles, gpcDropped };
+  const total = (n: number) => `(SELECT value FROM metrics WHERE name = ?${n} AND day = 0)`;
+  const row = await db.$client
+    .prepare(
+      `SELECT (SELECT sum(value) FROM metrics WHERE name = ?1) AS events, ${total(2)} AS profiles,
+         ${total(3)} AS identifiedProfiles, ${total(4)} AS gpcDropped`,
+    )
+    .bind(EVENTS_METRIC, PROFILES_TOTAL, IDENTIFIED_TOTAL, GPC_DROPPED_METRIC)
+    .first<Record<keyof z.infer<typeof statsSchema>, number | null>>();
+  return {
+    events: row?.events ?? 0,
+    profiles: row?.profiles ?? 0,
+    identifiedProfiles: row?.identifiedProfiles ?? 0,
+    gpcDropped: row?.gpcDropped ?? 0,
+  };
 }
 
 const overviewQuery = z.object({

@@ -14,13 +14,19 @@ export const EVENT_METRIC_PREFIX = "event:";
 /** Sorts just after every `event:…` name (`;` follows `:`): the end of their key range. */
 export const EVENT_METRIC_END = "event;";
 
+/** Stored events per UTC day of event time; its all-time total is the sum of its days. */
+export const EVENTS_METRIC = "events";
+
 /** `[name, day, increment]` */
 export type MetricRow = [string, number, number];
 
-/** Rows adding one to `name` for day 0 (all time) and for the day of each time given. */
-export function metricRows(name: string, times: readonly number[]): MetricRow[] {
+/**
+ * Rows adding one to `name` for the day of each time given and, unless `allTime` is false (a
+ * metric whose total is the sum of its days), for day 0.
+ */
+export function metricRows(name: string, times: readonly number[], allTime = true): MetricRow[] {
   if (times.length === 0) return [];
-  const perDay = new Map<number, number>([[0, times.length]]);
+  const perDay = new Map<number, number>(allTime ? [[0, times.length]] : []);
   for (const t of times) perDay.set(dayOf(t), (perDay.get(dayOf(t)) ?? 0) + 1);
   return [...perDay].map(([day, n]) => [name, day, n]);
 }
