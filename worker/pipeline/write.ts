@@ -7,41 +7,42 @@
  * a concurrent writer that claimed the same identifier or stored the same messageId aborts the
  * batch too. Merges re-point rows in SQL, so nothing depends on a read made in another round trip.
  */
+import { jsonColumns, jsonRowStatements } from "../db/json-rows";
 import { recentEventWrites } from "../events";
 import { mergeWrites } from "../identity/merge";
 import { newId } from "../lib/ids";
-import {
-  guardStatement,
-  type Profile,
-  profileColumnNames,
-  profileColumns,
-  profileUpdateStatement,
-} from "../profiles/state";
+import { guardStatement, profileInsertStatements, profileUpdateStatements } from "../profiles/state";
 import { EVENTS_METRIC, eventNameRows, metricRows, metricUpserts, withProfileTotals } from "../stats/metrics";
 import type { Plan } from "./plan";
 
-/** Rows per multi-row INSERT, so each statement stays under D1's 100 bound parameters. */
-function rowsPer(params: number) {
-  return Math.floor(100 / params);
+/** `INSERT INTO table (columns) SELECT …` of rows given as a JSON parameter (db/json-rows.ts). */
+function insertRows(db: D1Database, table: string, columns: string[], rows: unknown[][]): D1PreparedStatement[] {
+  return jsonRowStatements(
+    db,
+    `INSERT INTO ${table} (${columns.join(", ")}) SELECT ${jsonColumns(columns.length).join(", ")} FROM json_each(?1) j`,
+    rows,
+  );
 }
 
-function multiInsert(db: D1Database, head: string, width: number, rows: unknown[][], tail = ""): D1PreparedStatement[] {
-  const out: D1PreparedStatement[] = [];
-  const per = rowsPer(width);
-  const tuple = `(${Array(width).fill("?").join(", ")})`;
-  for (let i = 0; i < rows.length; i += per) {
-    const part = rows.slice(i, i + per);
-    out.push(db.prepare(`${head} VALUES ${part.map(() => tuple).join(", ")}${tail}`).bind(...part.flat()));
-  }
-  return out;
-}
-
-const insertProfileSql = `INSERT INTO profiles (id, merged_into, ${profileColumnNames.join(", ")}, created_at, updated_at)
-  VALUES (?, NULL, ${profileColumnNames.map(() => "?").join(", ")}, ?, ?)`;
-
-function insertProfile(db: D1Database, p: Profile): D1PreparedStatement {
-  return db.prepare(insertProfileSql).bind(p.id, ...profileColumns(p), p.createdAt, p.updatedAt);
-}
+/** The `events` columns the pipeline writes, in the order of its rows. */
+const EVENT_COLUMNS = [
+  "site_id",
+  "message_id",
+  "profile_id",
+  "type",
+  "event",
+  "name",
+  "group_id",
+  "previous_id",
+  "properties",
+  "traits",
+  "context",
+  "user_id",
+  "anonymous_id",
+  "timestamp",
+  "received_at",
+  "flags",
+];
 
 /**
  * The statements that carry out a plan decided under the segment set whose `heads` are given (the
@@ -51,11 +52,10 @@ export function writeStatements(db: D1Database, plan: Plan, heads: [string, numb
   const { now } = plan;
   const out: D1PreparedStatement[] = [];
   out.push(
-    ...multiInsert(
+    ...insertRows(
       db,
-      `INSERT INTO events (site_id, message_id, profile_id, type, event, name, group_id, previous_id, properties,
-         traits, context, user_id, anonymous_id, timestamp, received_at, flags)`,
-      16,
+      "events",
+      EVENT_COLUMNS,
       plan.events.map(({ siteId, event: e, profileId }) => [
         siteId,
         e.messageId,
@@ -91,17 +91,27 @@ export function writeStatements(db: D1Database, plan: Plan, heads: [string, numb
     ...plan.updated.filter((h) => h.changed.has("identified")).map((h) => h.profile.id),
   ];
   const profileWrites: D1PreparedStatement[] = [];
-  for (const h of plan.created) profileWrites.push(insertProfile(db, h.profile));
+  profileWrites.push(
+    ...profileInsertStatements(
+      db,
+      plan.created.map((h) => h.profile),
+    ),
+  );
   for (const m of plan.merges) profileWrites.push(...mergeWrites(db, m, now));
   profileWrites.push(
-    ...multiInsert(
+    ...insertRows(
       db,
-      "INSERT INTO identities (type, value, profile_id, source_message_id, created_at)",
-      5,
+      "identities",
+      ["type", "value", "profile_id", "source_message_id", "created_at"],
       plan.identities.map((i) => [i.identifier.type, i.identifier.value, i.profileId, i.messageId, now]),
     ),
   );
-  for (const h of plan.updated) profileWrites.push(profileUpdateStatement(db, h.profile, h.changed));
+  profileWrites.push(
+    ...profileUpdateStatements(
+      db,
+      plan.updated.map((h) => ({ profile: h.profile, fields: h.changed })),
+    ),
+  );
   out.push(...withProfileTotals(db, counted, profileWrites));
   for (const [groupId, traits] of plan.groups) {
     // Group traits: the latest call's keys win (json_patch: nested objects merge, null removes).
@@ -115,10 +125,10 @@ export function writeStatements(db: D1Database, plan: Plan, heads: [string, numb
     );
   }
   out.push(
-    ...multiInsert(
+    ...insertRows(
       db,
-      "INSERT INTO identity_warnings (id, profile_id, message_id, identifier_type, identifier_value, reason, created_at)",
-      7,
+      "identity_warnings",
+      ["id", "profile_id", "message_id", "identifier_type", "identifier_value", "reason", "created_at"],
       plan.warnings.map((w) => [
         newId("iwn"),
         w.profileId,

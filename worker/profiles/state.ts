@@ -1,6 +1,7 @@
 /**
  * A profile as the pipeline and the API hold it in memory, read from a raw `profiles` row.
  */
+import { jsonColumns, jsonRowStatements } from "../db/json-rows";
 import { type Counters, parseCounters, serializeCounters } from "../segments/counters";
 import { type Computed, parseComputed } from "./computed";
 import type { TraitMeta } from "./traits";
@@ -193,28 +194,70 @@ export function profileColumns(p: ProfileState): unknown[] {
   return [...writable.map(([, , value]) => value(p)), p.lastSeenAt];
 }
 
+/** The columns an update of `fields` SETs and their values (see `profileUpdateStatement`). */
+function updateOf(p: Profile, fields: Iterable<keyof Profile>): { sets: string[]; values: unknown[] } {
+  const sets: string[] = [];
+  const values: unknown[] = [];
+  for (const field of fields) {
+    const column = columns.get(field);
+    if (!column) continue;
+    sets.push(column[0]);
+    values.push(column[1](p));
+    if (field === "lastSeenAt") {
+      const key = lastSeenSortAfter(p.lastSeenSort, p.lastSeenAt);
+      if (key !== p.lastSeenSort) {
+        sets.push("last_seen_sort");
+        values.push(key);
+      }
+    }
+  }
+  sets.push("updated_at");
+  values.push(p.updatedAt);
+  return { sets, values };
+}
+
 /**
  * An UPDATE of `fields` (and always `updated_at`) of a stored profile, from its in-memory state.
  * Only the columns named are SET, because SQLite rewrites every index over a SET column even when
  * the value is the same; `last_seen_sort` is SET only when `lastSeenSortAfter` moves it.
  */
 export function profileUpdateStatement(db: D1Database, p: Profile, fields: Iterable<keyof Profile>) {
-  const sets: string[] = [];
-  const values: unknown[] = [];
-  for (const field of fields) {
-    const column = columns.get(field);
-    if (!column) continue;
-    sets.push(`${column[0]} = ?`);
-    values.push(column[1](p));
-    if (field === "lastSeenAt") {
-      const key = lastSeenSortAfter(p.lastSeenSort, p.lastSeenAt);
-      if (key !== p.lastSeenSort) {
-        sets.push("last_seen_sort = ?");
-        values.push(key);
-      }
-    }
+  const { sets, values } = updateOf(p, fields);
+  return db.prepare(`UPDATE profiles SET ${sets.map((c) => `${c} = ?`).join(", ")} WHERE id = ?`).bind(...values, p.id);
+}
+
+/**
+ * The UPDATEs of many profiles (`profileUpdateStatement` for each), as one statement per set of
+ * columns changed: the rows travel as a JSON parameter (db/json-rows.ts).
+ */
+export function profileUpdateStatements(
+  db: D1Database,
+  updates: readonly { profile: Profile; fields: Iterable<keyof Profile> }[],
+): D1PreparedStatement[] {
+  const groups = new Map<string, unknown[][]>();
+  for (const { profile, fields } of updates) {
+    const { sets, values } = updateOf(profile, fields);
+    const key = sets.join(",");
+    const rows = groups.get(key) ?? [];
+    rows.push([profile.id, ...values]);
+    groups.set(key, rows);
   }
-  sets.push("updated_at = ?");
-  values.push(p.updatedAt);
-  return db.prepare(`UPDATE profiles SET ${sets.join(", ")} WHERE id = ?`).bind(...values, p.id);
+  return [...groups].flatMap(([key, rows]) => {
+    const sets = key.split(",").map((column, i) => `${column} = j.value ->> ${i + 1}`);
+    return jsonRowStatements(
+      db,
+      `UPDATE profiles SET ${sets.join(", ")} FROM json_each(?1) j WHERE profiles.id = j.value ->> 0`,
+      rows,
+    );
+  });
+}
+
+/** INSERTs of new profiles, whole (every writable column), as few statements as fit. */
+export function profileInsertStatements(db: D1Database, profiles: readonly Profile[]): D1PreparedStatement[] {
+  const names = ["id", ...profileColumnNames, "created_at", "updated_at"];
+  return jsonRowStatements(
+    db,
+    `INSERT INTO profiles (${names.join(", ")}) SELECT ${jsonColumns(names.length).join(", ")} FROM json_each(?1) j`,
+    profiles.map((p) => [p.id, ...profileColumns(p), p.createdAt, p.updatedAt]),
+  );
 }
