@@ -13,10 +13,14 @@ export function newId(prefix: string): string {
   return `${prefix}_${randomToken(20)}`;
 }
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
 /** Hex SHA-256 of a string. */
 export async function sha256Hex(input: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(input));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(input)));
+  let hex = "";
+  for (const b of digest) hex += HEX[b];
+  return hex;
 }
 
 /** Compares two secrets without leaking where they differ through timing. */
