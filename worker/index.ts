@@ -41,34 +41,65 @@ const api = new Hono<AppEnv>()
   .route("/slots", slotsApi)
   .route("/rejected", rejectedApi);
 
-const app = new Hono<AppEnv>()
-  // First: a site's proxy hostname is the site's, in full; none of Tessera's routes exist there.
-  .use(proxyHost)
-  .use(async (c, next) => {
-    c.set("db", createDb(c.env.DB));
-    await next();
-  })
-  // A constant route: the benchmarks' latency floor for this Worker.
-  .get("/v1/ping", (c) => c.json({ ok: true }))
-  .get("/healthz", async (c) => {
-    try {
-      await c.env.DB.prepare("SELECT 1").first();
-    } catch {
-      throw new ApiError("unavailable", "Database unavailable", { headers: { "Retry-After": "5" } });
-    }
-    return c.json({ ok: true });
-  })
-  .route("/v1/personalize", personalizeApi)
-  .route("/v1", ingestApi)
-  .route("/p", proxy)
-  .route("/api", api)
-  .route("/", web);
+/** What every request passes first, whichever app serves it. */
+function withBase() {
+  return (
+    new Hono<AppEnv>()
+      // First: a site's proxy hostname is the site's, in full; none of Tessera's routes exist there.
+      .use(proxyHost)
+      .use(async (c, next) => {
+        c.set("db", createDb(c.env.DB));
+        await next();
+      })
+  );
+}
 
-app.onError(onError);
-app.notFound(notFoundOrMethodNotAllowed(app));
+/** The public edge routes under /v1: ingestion, personalization, and a constant route. */
+function withEdge(app: Hono<AppEnv>) {
+  return (
+    app
+      // A constant route: the benchmarks' latency floor for this Worker.
+      .get("/v1/ping", (c) => c.json({ ok: true }))
+      .route("/v1/personalize", personalizeApi)
+      .route("/v1", ingestApi)
+  );
+}
+
+function finish(app: Hono<AppEnv>) {
+  app.onError(onError);
+  app.notFound(notFoundOrMethodNotAllowed(app));
+  return app;
+}
+
+/** The whole Worker as one app: every route (tests and the route matrix use it). */
+const app = finish(
+  withEdge(withBase())
+    .get("/healthz", async (c) => {
+      try {
+        await c.env.DB.prepare("SELECT 1").first();
+      } catch {
+        throw new ApiError("unavailable", "Database unavailable", { headers: { "Retry-After": "5" } });
+      }
+      return c.json({ ok: true });
+    })
+    .route("/p", proxy)
+    .route("/api", api)
+    .route("/", web),
+);
+
+/**
+ * The /v1 routes again, alone, for the hot path. The whole app mixes static and parameter
+ * segments at one level (`/contacts/export.csv` beside `/contacts/:id`), which Hono's
+ * RegExpRouter can't express, so it walks a trie of some 230 routes on every request; this app's
+ * few routes keep RegExpRouter. Same middleware, same handlers, same errors.
+ */
+const edge = finish(withEdge(withBase()));
 
 export default {
-  fetch: app.fetch,
+  fetch(request, env, ctx) {
+    const { pathname } = new URL(request.url);
+    return (pathname.startsWith("/v1/") ? edge : app).fetch(request, env, ctx);
+  },
   // One consumer per queue, by name (wrangler.toml). Add a case per new queue.
   async queue(batch, env, ctx) {
     switch (batch.queue) {

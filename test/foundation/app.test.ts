@@ -1,5 +1,6 @@
-import { SELF } from "cloudflare:test";
+import { createExecutionContext, env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { app } from "../../worker";
 import { api, BASE } from "../helpers/api";
 
 type ErrorBody = { error: { code: string; message: string; details?: unknown } };
@@ -17,6 +18,31 @@ describe("the worker skeleton", () => {
     const body = (await res.json()) as ErrorBody;
     expect(body.error.code).toBe("not_found");
     expect(typeof body.error.message).toBe("string");
+  });
+
+  it("answers /v1 requests on its own small router exactly as the whole app does", async () => {
+    // The Worker's fetch sends /v1/* to an app holding only those routes (worker/index.ts).
+    const cases: [string, RequestInit][] = [
+      ["/v1/ping", {}],
+      ["/v1/batch", { method: "GET" }],
+      ["/v1/no-such-route", { method: "POST", body: "{}" }],
+      ["/v1/batch", { method: "POST", body: "{not json" }],
+      [
+        "/v1/batch",
+        { method: "OPTIONS", headers: { Origin: "https://shop.example", "Access-Control-Request-Method": "POST" } },
+      ],
+      ["/v1/personalize?slots=hero", {}],
+    ];
+    for (const [path, init] of cases) {
+      const edge = await SELF.fetch(`${BASE}${path}`, init);
+      const whole = await app.fetch(new Request(`${BASE}${path}`, init), env, createExecutionContext());
+      expect({ path, status: edge.status, allow: edge.headers.get("allow"), body: await edge.text() }).toEqual({
+        path,
+        status: whole.status,
+        allow: whole.headers.get("allow"),
+        body: await whole.text(),
+      });
+    }
   });
 
   it("answers a known path with the wrong method with 405 and Allow", async () => {
