@@ -333,6 +333,8 @@ export interface StatementCost {
   calls: number;
   rowsRead: number;
   rowsWritten: number;
+  /** D1's own `meta.duration`: milliseconds executing the statement inside the database. */
+  sqlMs: number;
 }
 
 /** What a wrapped D1 database saw: D1's own per-statement `meta` counters, summed. */
@@ -368,8 +370,9 @@ export class Meter {
         this.rowsRead += read;
         this.rowsWritten += written;
         const sql = sqls[i].replace(/\s+/g, " ").trim().slice(0, 90);
-        const cost = this.bySql.get(sql) ?? { sql, calls: 0, rowsRead: 0, rowsWritten: 0 };
+        const cost = this.bySql.get(sql) ?? { sql, calls: 0, rowsRead: 0, rowsWritten: 0, sqlMs: 0 };
         cost.calls++;
+        cost.sqlMs += meta?.duration ?? 0;
         cost.rowsRead += read;
         cost.rowsWritten += written;
         this.bySql.set(sql, cost);

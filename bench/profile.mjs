@@ -334,11 +334,11 @@ if (mode === "ingest") {
       `  per batch: ${(meter.roundTrips / measured.length).toFixed(1)} D1 round trips, ${(meter.statements / measured.length).toFixed(1)} statements\n` +
       `  per event: ${(meter.rowsRead / measuredEvents).toFixed(1)} rows read, ${(meter.rowsWritten / measuredEvents).toFixed(2)} rows written`,
   );
-  const statements = [...meter.bySql.values()].sort((a, b) => b.calls - a.calls).slice(0, 12);
-  console.log("\nstatements by calls (calls, rows read, rows written):");
+  const statements = [...meter.bySql.values()].sort((a, b) => b.sqlMs - a.sqlMs).slice(0, 15);
+  console.log("\nstatements by time inside D1 (ms, calls, rows read, rows written):");
   for (const s of statements)
     console.log(
-      `  ${String(s.calls).padStart(5)} ${String(s.rowsRead).padStart(8)} ${String(s.rowsWritten).padStart(7)}  ${s.sql}`,
+      `  ${String(Math.round(s.sqlMs)).padStart(6)} ${String(s.calls).padStart(5)} ${String(s.rowsRead).padStart(8)} ${String(s.rowsWritten).padStart(7)}  ${s.sql}`,
     );
   summarise(profile, top);
   await dispose();

@@ -1,7 +1,9 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { planSegmentWrites } from "../../worker/segments/pipeline";
 import { runScheduled } from "../../worker/segments/scheduled";
 import { saveSegment } from "../../worker/segments/service";
+import { loadSegments } from "../../worker/segments/store";
 import {
   commit,
   DAY,
@@ -167,6 +169,41 @@ describe("real-time segment evaluation", () => {
     expect(rows.results.every((r) => r.status === "pending")).toBe(true);
     const entered = JSON.parse(rows.results[1].payload);
     expect(entered).toMatchObject({ type: "segment.entered", data: { segment: { key }, profile: { id } } });
+    await env.DB.prepare("UPDATE destinations SET enabled = 0 WHERE id = ?").bind(dest).run();
+  });
+
+  it("records and announces an entry once when two writers decided it from the same state", async () => {
+    const key = uniqueKey("raced");
+    await create(key, { trait: "plan", op: "eq", value: "team" });
+    const dest = `dst_${Math.random().toString(36).slice(2)}`;
+    await env.DB.prepare(
+      "INSERT INTO destinations (id, name, url, secret, segments, events, enabled, created_at, updated_at) VALUES (?, 'crm', 'https://hooks.example.com/x', 'whsec_AAAA', ?, '[]', 1, ?, ?)",
+    )
+      .bind(dest, JSON.stringify([key]), T0, T0)
+      .run();
+    const [id] = await seedProfiles([{ traits: { plan: "team" } }]);
+    const segs = await loadSegments(env.DB);
+    const subject = {
+      profileId: id,
+      traits: { plan: "team" },
+      computed: {},
+      counters: {},
+      changedTraits: ["plan"],
+      events: [],
+      isNew: false,
+      rebuilt: false,
+    };
+    // Both plan before either writes: each sees no membership and decides "entered".
+    const first = await planSegmentWrites(env.DB, segs, [subject], T0 + MIN);
+    const second = await planSegmentWrites(env.DB, segs, [subject], T0 + MIN);
+    await env.DB.batch(first);
+    await env.DB.batch(second);
+    expect(await memberKeys(id)).toContain(key);
+    expect(await historyOf(key, id)).toEqual(["entered"]);
+    const sent = await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE destination_id = ?")
+      .bind(dest)
+      .first<{ n: number }>();
+    expect(sent?.n).toBe(1);
     await env.DB.prepare("UPDATE destinations SET enabled = 0 WHERE id = ?").bind(dest).run();
   });
 

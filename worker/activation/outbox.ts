@@ -5,6 +5,7 @@
  * `DELIVERIES` queue and leases them for a while; a row whose message got lost is relayed again
  * when its lease ends. Duplicates are harmless: the row id is the stable `webhook-id`.
  */
+import { jsonRowStatements } from "../db/json-rows";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
 
@@ -38,21 +39,38 @@ export async function activeDestinations(db: D1Database): Promise<ActiveDestinat
 /** A new delivery id; it becomes the `webhook-id` header. */
 export const newDeliveryId = () => newId("msg");
 
-/**
- * Inserts an outbox row. With `unless`, the row is only written when that SQL condition (bound
- * to `unlessArgs`) is false at execution time, which keeps two writers racing on the same
- * membership change from announcing it twice.
- */
+/** Inserts an outbox row. */
 export function outboxInsert(
   db: D1Database,
   row: { destinationId: string; type: DeliveryType; payload: unknown; now: number },
-  guard?: { sql: string; args: (string | number)[] },
 ): D1PreparedStatement {
-  const values = [newDeliveryId(), row.destinationId, row.type, JSON.stringify(row.payload), row.now];
-  const insert =
-    "INSERT INTO deliveries (id, destination_id, type, payload, status, attempts, next_attempt_at, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5";
-  if (!guard) return db.prepare(insert).bind(...values);
-  return db.prepare(`${insert} WHERE ${guard.sql}`).bind(...values, ...guard.args);
+  return db
+    .prepare(
+      "INSERT INTO deliveries (id, destination_id, type, payload, status, attempts, next_attempt_at, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5",
+    )
+    .bind(newDeliveryId(), row.destinationId, row.type, JSON.stringify(row.payload), row.now);
+}
+
+/**
+ * Outbox rows of one destination and type, many per statement (db/json-rows.ts). With `guard`, a
+ * row is written only when that SQL condition holds at execution time; it reads the row's
+ * `guard` values as `j.value ->> 1`, `j.value ->> 2`, ….
+ */
+export function outboxInserts(
+  db: D1Database,
+  common: { destinationId: string; type: DeliveryType; now: number },
+  rows: { payload: unknown; guard: (string | number)[] }[],
+  guard?: string,
+): D1PreparedStatement[] {
+  const payloadAt = (rows[0]?.guard.length ?? 0) + 1;
+  return jsonRowStatements(
+    db,
+    `INSERT INTO deliveries (id, destination_id, type, payload, status, attempts, next_attempt_at, created_at, updated_at)
+     SELECT j.value ->> 0, ?2, ?3, j.value ->> ${payloadAt}, 'pending', 0, ?4, ?4, ?4
+     FROM json_each(?1) j${guard ? ` WHERE ${guard}` : ""}`,
+    rows.map((r) => [newDeliveryId(), ...r.guard, JSON.stringify(r.payload)]),
+    [common.destinationId, common.type, common.now],
+  );
 }
 
 /**

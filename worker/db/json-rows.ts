@@ -24,15 +24,20 @@ export function jsonColumns(n: number, from = 0): string[] {
 
 /**
  * One statement per chunk of `rows`: `sql` is the statement's text, reading the rows with
- * `json_each(?1) j`.
+ * `json_each(?1) j`; `params` are bound after it, as ?2, ?3, …
  */
-export function jsonRowStatements(db: D1Database, sql: string, rows: readonly unknown[][]): D1PreparedStatement[] {
+export function jsonRowStatements(
+  db: D1Database,
+  sql: string,
+  rows: readonly unknown[][],
+  params: readonly unknown[] = [],
+): D1PreparedStatement[] {
   const out: D1PreparedStatement[] = [];
   let chunk: string[] = [];
   let length = 2;
   const flush = () => {
     if (chunk.length === 0) return;
-    out.push(db.prepare(sql).bind(`[${chunk.join(",")}]`));
+    out.push(db.prepare(sql).bind(`[${chunk.join(",")}]`, ...params));
     chunk = [];
     length = 2;
   };

@@ -5,7 +5,14 @@
  * statements for the caller's atomic batch: memberships, history, re-check times and the webhook
  * outbox.
  */
-import { type ActiveDestination, activeDestinations, type DeliveryType, outboxInsert } from "../activation/outbox";
+import {
+  type ActiveDestination,
+  activeDestinations,
+  type DeliveryType,
+  outboxInsert,
+  outboxInserts,
+} from "../activation/outbox";
+import { jsonRowStatements } from "../db/json-rows";
 import { newId } from "../lib/ids";
 import type { NormalizedEvent } from "../wire/queue";
 import type { Counters } from "./counters";
@@ -35,26 +42,17 @@ interface Change {
   change: "entered" | "exited";
 }
 
-const CHUNK = 90;
 
-function chunks<T>(items: T[], size = CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
-const placeholders = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `?${i + from}`).join(", ");
-
-/** The subjects' memberships, in one round trip. */
+/** The subjects' memberships, in one round trip (memberships_profile_idx, ids as one JSON parameter). */
 async function readMemberships(db: D1Database, subjects: Subject[]): Promise<Map<string, Set<string>>> {
   const memberships = new Map<string, Set<string>>();
-  const existing = subjects.filter((s) => !s.isNew).map((s) => s.profileId);
+  const existing = subjects.filter((s) => !s.isNew).map((s) => [s.profileId]);
   if (existing.length === 0) return memberships;
   const results = await db.batch<{ segment_key: string; profile_id: string }>(
-    chunks(existing).map((chunk) =>
-      db
-        .prepare(`SELECT segment_key, profile_id FROM memberships WHERE profile_id IN (${placeholders(chunk.length)})`)
-        .bind(...chunk),
+    jsonRowStatements(
+      db,
+      "SELECT m.segment_key, m.profile_id FROM json_each(?1) j CROSS JOIN memberships m ON m.profile_id = j.value ->> 0",
+      existing,
     ),
   );
   for (const res of results) {
@@ -130,47 +128,78 @@ export async function planEvaluation(
       }
     }
   }
-  for (const ch of changes) statements.push(...membershipWrites(db, ch, destinations, now));
+  statements.push(...membershipWrites(db, changes, destinations, now));
   for (const [key, c] of checks) statements.push(...checkWrites(db, key, c, now));
   return statements;
 }
 
-/** Writes for one enter/exit, each guarded on the membership row so racing writers agree. */
-export function membershipWrites(
+/** Whether (segment `j.value ->> k`, profile `j.value ->> k+1`) is a stored membership. */
+const isMember = (k: number) =>
+  `EXISTS (SELECT 1 FROM memberships m WHERE m.segment_key = j.value ->> ${k} AND m.profile_id = j.value ->> ${k + 1})`;
+
+/**
+ * Writes for a batch's enters and exits: history, outbox rows of subscribed destinations, then
+ * the memberships themselves. Each history and outbox row is guarded on the membership row as
+ * it stands when the statement runs, so two writers racing on one change record and announce it
+ * once. A few statements per batch whatever the number of changes (db/json-rows.ts).
+ */
+function membershipWrites(
   db: D1Database,
-  { segment, subject, change }: Change,
+  changes: Change[],
   destinations: ActiveDestination[],
   now: number,
 ): D1PreparedStatement[] {
-  const member = "EXISTS (SELECT 1 FROM memberships WHERE segment_key = ? AND profile_id = ?)";
-  const guard = { sql: change === "entered" ? `NOT ${member}` : member, args: [segment.key, subject.profileId] };
-  const out = [
-    db
-      .prepare(
-        `INSERT INTO membership_changes (id, segment_key, profile_id, change, at) SELECT ?, ?, ?, ?, ? WHERE ${guard.sql}`,
-      )
-      .bind(newId("mch"), segment.key, subject.profileId, change, now, ...guard.args),
-  ];
-  const type: DeliveryType = change === "entered" ? "segment.entered" : "segment.exited";
-  for (const d of destinations) {
-    if (!d.segments.includes(segment.key)) continue;
-    const payload = {
-      type,
-      timestamp: new Date(now).toISOString(),
-      data: { segment: { key: segment.key, name: segment.name }, profile: profilePayload(subject) },
-    };
-    out.push(outboxInsert(db, { destinationId: d.id, type, payload, now }, guard));
+  const out: D1PreparedStatement[] = [];
+  for (const change of ["entered", "exited"] as const) {
+    const list = changes.filter((c) => c.change === change);
+    if (list.length === 0) continue;
+    const guard = change === "entered" ? `NOT ${isMember(1)}` : isMember(1);
+    out.push(
+      ...jsonRowStatements(
+        db,
+        `INSERT INTO membership_changes (id, segment_key, profile_id, change, at)
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, ?2, ?3 FROM json_each(?1) j WHERE ${guard}`,
+        list.map((c) => [newId("mch"), c.segment.key, c.subject.profileId]),
+        [change, now],
+      ),
+    );
+    const type: DeliveryType = change === "entered" ? "segment.entered" : "segment.exited";
+    const timestamp = new Date(now).toISOString();
+    for (const d of destinations) {
+      const subscribed = list.filter((c) => d.segments.includes(c.segment.key));
+      if (subscribed.length === 0) continue;
+      out.push(
+        ...outboxInserts(
+          db,
+          { destinationId: d.id, type, now },
+          subscribed.map((c) => ({
+            payload: {
+              type,
+              timestamp,
+              data: { segment: { key: c.segment.key, name: c.segment.name }, profile: profilePayload(c.subject) },
+            },
+            guard: [c.segment.key, c.subject.profileId],
+          })),
+          guard,
+        ),
+      );
+    }
   }
+  const entered = changes.filter((c) => c.change === "entered");
+  const exited = changes.filter((c) => c.change === "exited");
   out.push(
-    change === "entered"
-      ? db
-          .prepare(
-            "INSERT INTO memberships (segment_key, profile_id, entered_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-          )
-          .bind(segment.key, subject.profileId, now)
-      : db
-          .prepare("DELETE FROM memberships WHERE segment_key = ? AND profile_id = ?")
-          .bind(segment.key, subject.profileId),
+    ...jsonRowStatements(
+      db,
+      `INSERT INTO memberships (segment_key, profile_id, entered_at)
+       SELECT j.value ->> 0, j.value ->> 1, ?2 FROM json_each(?1) j WHERE true ON CONFLICT DO NOTHING`,
+      entered.map((c) => [c.segment.key, c.subject.profileId]),
+      [now],
+    ),
+    ...jsonRowStatements(
+      db,
+      "DELETE FROM memberships WHERE (segment_key, profile_id) IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?1) j)",
+      exited.map((c) => [c.segment.key, c.subject.profileId]),
+    ),
   );
   return out;
 }
@@ -185,26 +214,23 @@ function checkWrites(
   // page view that pushes a 7-day window forward would otherwise rewrite the row and its
   // segment_checks_due_idx entry on every event. A check left too early costs one cron
   // evaluation, which finds nothing changed and stores the later time.
-  const out = chunks(c.upsert, 30).map((chunk) =>
-    db
-      .prepare(
-        `INSERT INTO segment_checks (segment_key, profile_id, check_at) VALUES ${chunk
-          .map((_, i) => `(?1, ?${i * 2 + 3}, ?${i * 2 + 4})`)
-          .join(", ")} ON CONFLICT (segment_key, profile_id) DO UPDATE SET check_at = excluded.check_at
-          WHERE excluded.check_at < segment_checks.check_at OR segment_checks.check_at <= ?2`,
-      )
-      .bind(key, now, ...chunk.flat()),
-  );
-  for (const chunk of chunks(c.clear)) {
-    out.push(
-      db
-        .prepare(
-          `DELETE FROM segment_checks WHERE segment_key = ?1 AND profile_id IN (${placeholders(chunk.length, 2)})`,
-        )
-        .bind(key, ...chunk),
-    );
-  }
-  return out;
+  return [
+    ...jsonRowStatements(
+      db,
+      `INSERT INTO segment_checks (segment_key, profile_id, check_at)
+       SELECT ?2, j.value ->> 0, j.value ->> 1 FROM json_each(?1) j WHERE true
+       ON CONFLICT (segment_key, profile_id) DO UPDATE SET check_at = excluded.check_at
+         WHERE excluded.check_at < segment_checks.check_at OR segment_checks.check_at <= ?3`,
+      c.upsert,
+      [key, now],
+    ),
+    ...jsonRowStatements(
+      db,
+      "DELETE FROM segment_checks WHERE segment_key = ?2 AND profile_id IN (SELECT j.value ->> 0 FROM json_each(?1) j)",
+      c.clear.map((id) => [id]),
+      [key],
+    ),
+  ];
 }
 
 function eventDeliveries(
