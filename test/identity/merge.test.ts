@@ -4,6 +4,7 @@ import { createDb } from "../../worker/db";
 import { mergeProfiles, unmergeProfile } from "../../worker/identity";
 import { ApiError } from "../../worker/lib/errors";
 import { saveSegment } from "../../worker/segments/service";
+import { interleaveBeforeWrite } from "../helpers/race";
 import {
   identify,
   identitiesOf,
@@ -217,26 +218,13 @@ describe("mergeProfiles (manual merge)", () => {
   it("keeps a trait the pipeline wrote to the winner between the merge's read and its write", async () => {
     const site = await makeSiteRow();
     const c = await twoContacts(site);
-    let interleaved = 0;
     // The merge's write batch is its only large one: the pipeline commits just before it.
-    const racing = new Proxy(env.DB, {
-      get(target, prop) {
-        if (prop === "batch") {
-          return async (statements: D1PreparedStatement[]) => {
-            if (interleaved === 0 && statements.length >= 10) {
-              interleaved++;
-              await run(site, [identify({ userId: c.user, traits: { tier: "gold" }, timestamp: T0 + 30 * MIN })], NOW);
-            }
-            return target.batch(statements);
-          };
-        }
-        const value = Reflect.get(target, prop);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-    await mergeProfiles(racing, c.winner, c.loser, NOW);
+    const racing = interleaveBeforeWrite(env.DB, 10, () =>
+      run(site, [identify({ userId: c.user, traits: { tier: "gold" }, timestamp: T0 + 30 * MIN })], NOW),
+    );
+    await mergeProfiles(racing.db, c.winner, c.loser, NOW);
 
-    expect(interleaved).toBe(1);
+    expect(racing.count()).toBe(1);
     const winner = await profileRow(c.winner);
     expect(winner.traits).toMatchObject({ tier: "gold", city: "Berlin", email: c.email });
     expect((await profileRow(c.loser)).merged_into).toBe(c.winner);

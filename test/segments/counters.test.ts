@@ -16,6 +16,7 @@ import {
 } from "../../worker/segments/counters";
 import type { Matcher } from "../../worker/segments/matchers";
 import { saveSegment } from "../../worker/segments/service";
+import { interleaveBeforeWrite } from "../helpers/race";
 import { body, makeEvent, makeSiteRow, page, profileOf, run, T0, uid } from "../pipeline/factory";
 
 const DAY = 86_400_000;
@@ -167,34 +168,16 @@ describe("counters in the pipeline and in segment saves", () => {
     await run(site, [makeEvent({ anonymousId: anon, event, timestamp: T0 })], T0 + 1000);
     const id = (await profileOf("anonymous_id", anon)) as string;
     const key = uid("demo-twice-");
-    let saved = 0;
     // The consumer's write is its only batch of many statements: the segment is saved just before it.
-    const racing = new Proxy(env.DB, {
-      get(target, prop) {
-        if (prop === "batch") {
-          return async (statements: D1PreparedStatement[]) => {
-            if (saved === 0 && statements.length >= 5) {
-              saved++;
-              await saveSegment(
-                target,
-                { key, name: key, rule: rule({ event, count: { op: "gte", value: 2 } }) },
-                T0 + 1500,
-                "create",
-              );
-            }
-            return target.batch(statements);
-          };
-        }
-        const value = Reflect.get(target, prop);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
+    const racing = interleaveBeforeWrite(env.DB, 5, (db) =>
+      saveSegment(db, { key, name: key, rule: rule({ event, count: { op: "gte", value: 2 } }) }, T0 + 1500, "create"),
+    );
     const result = await processBatch(
-      { DB: racing },
+      { DB: racing.db },
       [body(site, [makeEvent({ anonymousId: anon, event, timestamp: T0 + 2000 })])],
       T0 + 3000,
     );
-    expect(saved).toBe(1);
+    expect(racing.count()).toBe(1);
     // The first write was decided without the new segment's matcher and would have overwritten
     // its back-filled count: the guard refused it, and the batch was decided again.
     expect(result.attempts).toBe(2);
