@@ -42,7 +42,6 @@ interface Change {
   change: "entered" | "exited";
 }
 
-
 /** The subjects' memberships, in one round trip (memberships_profile_idx, ids as one JSON parameter). */
 async function readMemberships(db: D1Database, subjects: Subject[]): Promise<Map<string, Set<string>>> {
   const memberships = new Map<string, Set<string>>();
